@@ -1,0 +1,13 @@
+// idefics bench: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunBench(int, char**) {
+  std::fprintf(stderr, "idefics bench: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

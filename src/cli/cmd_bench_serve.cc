@@ -1,0 +1,13 @@
+// idefics bench-serve: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunBenchServe(int, char**) {
+  std::fprintf(stderr, "idefics bench-serve: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

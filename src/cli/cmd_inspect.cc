@@ -1,0 +1,13 @@
+// idefics inspect: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunInspect(int, char**) {
+  std::fprintf(stderr, "idefics inspect: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

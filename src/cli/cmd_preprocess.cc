@@ -1,0 +1,13 @@
+// idefics preprocess: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunPreprocess(int, char**) {
+  std::fprintf(stderr, "idefics preprocess: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

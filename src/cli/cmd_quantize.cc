@@ -1,0 +1,13 @@
+// idefics quantize: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunQuantize(int, char**) {
+  std::fprintf(stderr, "idefics quantize: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

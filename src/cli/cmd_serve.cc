@@ -1,0 +1,13 @@
+// idefics serve: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunServe(int, char**) {
+  std::fprintf(stderr, "idefics serve: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli

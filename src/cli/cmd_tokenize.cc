@@ -1,0 +1,13 @@
+// idefics tokenize: not implemented yet (stub; replaced by its owner).
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace idefics::cli {
+
+int RunTokenize(int, char**) {
+  std::fprintf(stderr, "idefics tokenize: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace idefics::cli
