@@ -1,0 +1,138 @@
+// Idefics2 weight names and shapes (spec §1.3), and the one-pass checkpoint check.
+#include "io/weight_registry.h"
+
+#include <map>
+#include <set>
+
+namespace idefics {
+
+std::vector<WeightSpec> DeclareIdefics2Weights(const Idefics2Config& c) {
+  std::vector<WeightSpec> w;
+  auto mat = [&](std::string name, int64_t out, int64_t in) { w.push_back({std::move(name), {out, in}, true}); };
+  auto vec = [&](std::string name, std::vector<int64_t> shape) { w.push_back({std::move(name), std::move(shape), false}); };
+
+  const VisionConfig& v = c.vision;
+  const std::string vp = "model.vision_model.";
+  vec(vp + "embeddings.patch_embedding.weight", {v.hidden_size, v.num_channels, v.patch_size, v.patch_size});
+  vec(vp + "embeddings.patch_embedding.bias", {v.hidden_size});
+  const int64_t nps = v.num_patches_per_side();
+  vec(vp + "embeddings.position_embedding.weight", {nps * nps, v.hidden_size});
+  for (int64_t l = 0; l < v.num_hidden_layers; ++l) {
+    const std::string p = vp + "encoder.layers." + std::to_string(l) + ".";
+    vec(p + "layer_norm1.weight", {v.hidden_size});
+    vec(p + "layer_norm1.bias", {v.hidden_size});
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+      mat(p + "self_attn." + proj + ".weight", v.hidden_size, v.hidden_size);
+      vec(p + "self_attn." + proj + ".bias", {v.hidden_size});
+    }
+    vec(p + "layer_norm2.weight", {v.hidden_size});
+    vec(p + "layer_norm2.bias", {v.hidden_size});
+    mat(p + "mlp.fc1.weight", v.intermediate_size, v.hidden_size);
+    vec(p + "mlp.fc1.bias", {v.intermediate_size});
+    mat(p + "mlp.fc2.weight", v.hidden_size, v.intermediate_size);
+    vec(p + "mlp.fc2.bias", {v.hidden_size});
+  }
+  vec(vp + "post_layernorm.weight", {v.hidden_size});
+  vec(vp + "post_layernorm.bias", {v.hidden_size});
+
+  const TextConfig& t = c.text;
+  const PerceiverConfig& r = c.perceiver;
+  const std::string cp = "model.connector.";
+  mat(cp + "modality_projection.gate_proj.weight", t.intermediate_size, v.hidden_size);
+  mat(cp + "modality_projection.up_proj.weight", t.intermediate_size, v.hidden_size);
+  mat(cp + "modality_projection.down_proj.weight", t.hidden_size, t.intermediate_size);
+  const std::string pp = cp + "perceiver_resampler.";
+  vec(pp + "latents", {r.resampler_n_latents, r.hidden_size});
+  for (int64_t l = 0; l < r.resampler_depth; ++l) {
+    const std::string p = pp + "layers." + std::to_string(l) + ".";
+    vec(p + "input_latents_norm.weight", {r.hidden_size});
+    vec(p + "input_context_norm.weight", {r.hidden_size});
+    mat(p + "self_attn.q_proj.weight", r.resampler_n_heads * r.resampler_head_dim, r.hidden_size);
+    mat(p + "self_attn.k_proj.weight", r.num_key_value_heads * r.resampler_head_dim, r.hidden_size);
+    mat(p + "self_attn.v_proj.weight", r.num_key_value_heads * r.resampler_head_dim, r.hidden_size);
+    mat(p + "self_attn.o_proj.weight", r.hidden_size, r.resampler_n_heads * r.resampler_head_dim);
+    vec(p + "post_attention_layernorm.weight", {r.hidden_size});
+    mat(p + "mlp.gate_proj.weight", 4 * r.hidden_size, r.hidden_size);
+    mat(p + "mlp.up_proj.weight", 4 * r.hidden_size, r.hidden_size);
+    mat(p + "mlp.down_proj.weight", r.hidden_size, 4 * r.hidden_size);
+  }
+  vec(pp + "norm.weight", {r.hidden_size});
+
+  const std::string tp = "model.text_model.";
+  vec(tp + "embed_tokens.weight", {t.vocab_size, t.hidden_size});
+  for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
+    const std::string p = tp + "layers." + std::to_string(l) + ".";
+    vec(p + "input_layernorm.weight", {t.hidden_size});
+    mat(p + "self_attn.q_proj.weight", t.num_attention_heads * t.head_dim, t.hidden_size);
+    mat(p + "self_attn.k_proj.weight", t.num_key_value_heads * t.head_dim, t.hidden_size);
+    mat(p + "self_attn.v_proj.weight", t.num_key_value_heads * t.head_dim, t.hidden_size);
+    mat(p + "self_attn.o_proj.weight", t.hidden_size, t.num_attention_heads * t.head_dim);
+    vec(p + "post_attention_layernorm.weight", {t.hidden_size});
+    mat(p + "mlp.gate_proj.weight", t.intermediate_size, t.hidden_size);
+    mat(p + "mlp.up_proj.weight", t.intermediate_size, t.hidden_size);
+    mat(p + "mlp.down_proj.weight", t.hidden_size, t.intermediate_size);
+  }
+  vec(tp + "norm.weight", {t.hidden_size});
+  if (!c.tie_word_embeddings) mat("lm_head.weight", t.vocab_size, t.hidden_size);
+  return w;
+}
+
+int64_t CountParameters(const std::vector<WeightSpec>& specs) {
+  int64_t n = 0;
+  for (const WeightSpec& s : specs) {
+    int64_t e = 1;
+    for (int64_t d : s.shape) e *= d;
+    n += e;
+  }
+  return n;
+}
+
+namespace {
+std::string ShapeStr(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+}  // namespace
+
+Status CheckWeights(const TensorStore& store, const std::vector<WeightSpec>& specs) {
+  std::vector<std::string> missing, misshaped, wrong_dtype, unexpected;
+  std::set<std::string> declared;
+  for (const WeightSpec& s : specs) {
+    declared.insert(s.name);
+    const TensorInfo* t = store.Find(s.name);
+    if (!t) {
+      missing.push_back(s.name + " " + ShapeStr(s.shape));
+      continue;
+    }
+    if (!IsFloat(t->dtype) || t->dtype == DType::kF64) {
+      wrong_dtype.push_back(s.name + " is " + std::string(DTypeName(t->dtype)) + " (expected F32, BF16 or F16)");
+      continue;
+    }
+    if (t->shape != s.shape)
+      misshaped.push_back(s.name + ": expected " + ShapeStr(s.shape) + ", found " + t->ShapeString());
+  }
+  for (const TensorInfo* t : store.All())
+    if (!declared.count(t->name)) unexpected.push_back(t->name + " " + t->ShapeString());
+  if (missing.empty() && misshaped.empty() && wrong_dtype.empty() && unexpected.empty()) return Status::Ok();
+  std::string msg = "the checkpoint does not match the configuration:";
+  auto list = [&](const char* title, const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    msg += std::string("\n  ") + title + " (" + std::to_string(items.size()) + "):";
+    size_t shown = 0;
+    for (const std::string& i : items) {
+      if (++shown > 50) {
+        msg += "\n    ... and " + std::to_string(items.size() - 50) + " more";
+        break;
+      }
+      msg += "\n    " + i;
+    }
+  };
+  list("missing tensors", missing);
+  list("mis-shaped tensors", misshaped);
+  list("tensors of an unsupported dtype", wrong_dtype);
+  list("unexpected tensors", unexpected);
+  return InvalidArgument(msg);
+}
+
+}  // namespace idefics

@@ -1,0 +1,70 @@
+// Config parsing: golden folders, transformers defaults, clear errors.
+#include "io/model_config.h"
+
+#include <gtest/gtest.h>
+
+#include "support/golden.h"
+
+namespace idefics {
+namespace {
+
+TEST(ModelConfig, LoadsTinyA) {
+  auto m = ModelFolder::Load(test::TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->config.text.vocab_size, 4003);
+  EXPECT_EQ(m->config.text.hidden_size, 32);
+  EXPECT_EQ(m->config.text.head_dim, 8);
+  EXPECT_EQ(m->config.vision.num_patches_per_side(), 70);
+  EXPECT_EQ(m->config.perceiver.resampler_n_latents, 8);
+  EXPECT_EQ(m->config.perceiver.hidden_size, 32);
+  EXPECT_DOUBLE_EQ(m->config.perceiver.rms_norm_eps, 1e-5);
+  EXPECT_EQ(m->config.image_token_id, 4001);
+  EXPECT_EQ(m->processor.image_seq_len, 8);
+  EXPECT_FALSE(m->processor.chat_template.empty());
+  EXPECT_EQ(m->preprocessor.longest_edge, 980);
+}
+
+TEST(ModelConfig, LoadsTinyBWithSlidingWindow) {
+  auto m = ModelFolder::Load(test::TinyModelDir("idefics2-tiny-b"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->config.text.sliding_window.has_value());
+  EXPECT_EQ(*m->config.text.sliding_window, 24);
+  EXPECT_DOUBLE_EQ(m->config.text.rope_theta, 5e5);
+}
+
+TEST(ModelConfig, RealIdefics2ConfigDefaults) {
+  // The idefics2-8b config.json keys (spec §1.2): perceiver_config holds only model_type.
+  const char* text = R"({"architectures":["Idefics2ForConditionalGeneration"],"image_token_id":32001,
+    "model_type":"idefics2","perceiver_config":{"model_type":"idefics2"},
+    "text_config":{"max_position_embeddings":32768,"model_type":"mistral","pad_token_id":0,"rms_norm_eps":1e-05,
+                   "vocab_size":32003},
+    "tie_word_embeddings":false,"torch_dtype":"float32","use_cache":true,
+    "vision_config":{"hidden_size":1152,"image_size":980,"intermediate_size":4304,"model_type":"idefics2",
+                     "num_attention_heads":16,"num_hidden_layers":27,"patch_size":14}})";
+  auto c = Idefics2Config::Parse(text, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->text.hidden_size, 4096);
+  EXPECT_EQ(c->text.num_key_value_heads, 8);
+  EXPECT_EQ(c->text.head_dim, 128);
+  EXPECT_EQ(c->text.intermediate_size, 14336);
+  EXPECT_EQ(c->perceiver.resampler_n_latents, 64);
+  EXPECT_EQ(c->perceiver.resampler_depth, 3);
+  EXPECT_EQ(c->perceiver.num_key_value_heads, 4);
+  EXPECT_DOUBLE_EQ(c->perceiver.rms_norm_eps, 1e-6);
+  EXPECT_EQ(c->vision.head_dim(), 72);
+}
+
+TEST(ModelConfig, ErrorsNameTheField) {
+  auto c = Idefics2Config::Parse(R"({"vision_config":{"hidden_size":"big"}})", "cfg.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("hidden_size"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("cfg.json"), std::string::npos);
+  auto d = Idefics2Config::Parse("{", "cfg.json");
+  ASSERT_FALSE(d.ok());
+  auto m = ModelFolder::Load("/nonexistent/folder");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace idefics
