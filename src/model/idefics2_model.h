@@ -1,0 +1,73 @@
+// Idefics2ForConditionalGeneration: vision encoder -> connector (projection + perceiver) -> Mistral decoder.
+// The runtime (generation loop, server) uses only this interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "idefics/status.h"
+#include "image/image_types.h"
+#include "io/model_config.h"
+#include "kernels/matmul.h"
+
+namespace idefics {
+
+class ThreadPool;
+
+// Receives named intermediate tensors (golden names: "vision_last_hidden_state", "connector_output",
+// "text_hidden_states.<i>", ...) so a mismatch can be located layer by layer. shape is row-major.
+using DumpFn = std::function<void(const std::string& name, const float* data, const std::vector<int64_t>& shape)>;
+
+struct ModelLoadOptions {
+  // Storage of the Linear weight matrices after loading. kF32 is the exact parity path; kBF16 halves memory
+  // (converted while streaming through the mmapped shards); block formats quantize at load time.
+  WeightFormat matrix_format = WeightFormat::kF32;
+  ThreadPool* pool = nullptr;                        // used for conversion and compute (not owned)
+  std::function<void(double fraction)> progress;     // 0..1 while loading, may be empty
+};
+
+// The KV cache of one sequence: rotated keys and values for every text layer.
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  virtual int64_t size() const = 0;      // tokens already in the cache (= next position)
+  virtual int64_t capacity() const = 0;  // max tokens
+  virtual void Clear() = 0;
+  virtual void Truncate(int64_t n) = 0;  // keep the first n tokens (n <= size())
+};
+
+class Idefics2Model {
+ public:
+  virtual ~Idefics2Model() = default;
+
+  // Loads and checks every weight (all problems reported at once) from a hub folder.
+  static StatusOr<std::unique_ptr<Idefics2Model>> Load(const ModelFolder& folder, const ModelLoadOptions& opts);
+
+  virtual const Idefics2Config& config() const = 0;
+  // Bytes held by the loaded weights (resident after conversion; mmapped f32 counts its mapping).
+  virtual size_t weight_bytes() const = 0;
+
+  // Vision encoder + connector for each unpadded (sub-)image, in order.
+  // Returns [images.size() * n_latents, text_hidden] image features (row k of image i replaces the k-th
+  // <image> token of that image).
+  virtual StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
+                                                    const DumpFn& dump = nullptr) = 0;
+
+  virtual std::unique_ptr<KvCache> NewCache(int64_t capacity) const = 0;
+
+  // Runs the decoder over n new tokens at positions cache.size() .. cache.size()+n-1 and appends them to the
+  // cache. Tokens equal to image_token_id take consecutive rows of image_features (exactly that many rows
+  // must be given: n_feature_rows = count of image tokens among ids). logits: [n, vocab] when all_positions,
+  // else [1, vocab] for the last position. Errors: over capacity, feature count mismatch, id out of vocab.
+  virtual Status Forward(const int32_t* ids, int64_t n, const float* image_features, int64_t n_feature_rows,
+                         KvCache& cache, float* logits, bool all_positions, const DumpFn& dump = nullptr) = 0;
+
+  // One decode step for several independent sequences at once (continuous batching): sequence s takes token
+  // ids[s] at position caches[s]->size(). logits: [n_seqs, vocab]. Same numbers as n_seqs Forward calls.
+  virtual Status DecodeBatch(const int32_t* ids, KvCache* const* caches, int64_t n_seqs, float* logits) = 0;
+};
+
+}  // namespace idefics
