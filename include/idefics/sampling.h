@@ -1,4 +1,4 @@
-// Sampling parameters of one generation request (public API).
+// Sampling parameters and finish reasons of one generation request (public API).
 // Field meanings follow transformers' GenerationConfig (temperature, top_k, top_p, min_p, repetition_penalty).
 #pragma once
 
@@ -17,5 +17,15 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // > 0; 1 = off; applied over prompt + generated ids, also when greedy
   uint64_t seed = 0;                // RNG seed (std::mt19937_64); same seed + same logits -> same tokens
 };
+
+enum class FinishReason {
+  kNone,       // still running
+  kStop,       // an EOS id (generation_config eos_token_id, <end_of_utterance>) or a stop string
+  kLength,     // max new tokens reached
+  kCancelled,  // the caller stopped it (text callback returned false)
+};
+
+// "stop", "length", "cancelled" ("" for kNone): the OpenAI finish_reason strings.
+const char* FinishReasonName(FinishReason r);
 
 }  // namespace idefics

@@ -7,17 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "idefics/sampling.h"
+
 namespace idefics {
-
-enum class FinishReason {
-  kNone,       // still running
-  kStop,       // an EOS id or a stop string
-  kLength,     // max new tokens reached
-  kCancelled,  // the caller stopped it
-};
-
-// "stop", "length", "cancelled" ("" for kNone) — the OpenAI finish_reason strings.
-const char* FinishReasonName(FinishReason r);
 
 struct StopConfig {
   std::vector<int32_t> eos_ids;           // generation_config eos_token_id(s) + <end_of_utterance>

@@ -91,7 +91,7 @@ TEST(SamplerTest, TopPMatchesTransformersRule) {
   std::vector<float> base = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
   {
     SamplingParams p = Sampling();
-    p.top_p = 0.8f;  // remove cum <= 0.2 -> tokens 3 and 2
+    p.top_p = 0.75f;  // remove cum <= 0.25 -> tokens 3 and 2 (cum 0.05, 0.20)
     std::vector<float> l = base;
     ProcessLogits(p, {}, {}, l);
     EXPECT_GT(l[0], -kInf);
