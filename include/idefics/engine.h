@@ -123,6 +123,9 @@ struct GenerateOptions {
   TensorDumpFn dump;           // every stage's output under its golden name (vision_last_hidden_state, ...)
   bool prompt_logits = false;  // fill GenerationResult::prompt_logits (prefill computes every position)
   Session* session = nullptr;  // reuse a KV cache prefix (chat)
+  // Stage reports for a progress display: ("vision", 0) before the images are encoded, ("vision", 1)
+  // after; ("prefill", 0) / ("prefill", 1) around the prompt. May be empty.
+  std::function<void(std::string_view stage, double fraction)> progress;
 };
 
 // ---------------------------------------------------------------------------------------------------------
