@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "image/image_decode.h"
+#include "image/decode.h"
 #include "image/image_processor.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -81,15 +81,21 @@ std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::
 StatusOr<std::vector<PixelImage>> LoadImages(const std::vector<const ContentPart*>& images,
                                              const PreprocessorConfig& preprocessor, bool split) {
   std::vector<PixelImage> out;
-  image::ImageProcessor processor(preprocessor);
+  ImageProcessor processor(preprocessor);
+  // Idefics2Processor loads images with transformers' load_image, i.e. PIL convert("RGB"): alpha is dropped,
+  // not composited (the image processor's own convert_to_rgb then sees RGB and does nothing).
+  DecodeOptions decode;
+  decode.alpha = AlphaMode::kDrop;
   for (size_t i = 0; i < images.size(); ++i) {
     const ContentPart& part = *images[i];
-    StatusOr<RgbImage> rgb = part.kind == ContentPart::Kind::kImagePath ? image::DecodeImageFile(part.data)
-                                                                        : image::DecodeImageBytes(part.data);
-    if (!rgb.ok()) return rgb.status().WithContext(ImageName(part, i));
-    StatusOr<std::vector<PixelImage>> pixels = processor.Process(*rgb, split);
-    if (!pixels.ok()) return pixels.status().WithContext(ImageName(part, i));
-    for (PixelImage& p : *pixels) out.push_back(std::move(p));
+    // Decoding errors already name the file (or the name given for bytes).
+    StatusOr<RgbImage> rgb =
+        part.kind == ContentPart::Kind::kImagePath
+            ? DecodeImageFile(part.data, decode)
+            : DecodeImageBytes(reinterpret_cast<const uint8_t*>(part.data.data()), part.data.size(),
+                               ImageName(part, i), decode);
+    if (!rgb.ok()) return rgb.status();
+    for (PixelImage& p : processor.Process(*rgb, split)) out.push_back(std::move(p));
   }
   return out;
 }
