@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "core/thread_pool.h"
@@ -17,6 +19,7 @@
 #include "runtime/generator.h"
 #include "runtime/prompt.h"
 #include "runtime/sequence_state_impl.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics {
@@ -79,6 +82,8 @@ int64_t Session::cached_tokens() const { return cache_ ? cache_->size() : 0; }
 struct Engine::State {
   ModelFolder folder;
   std::unique_ptr<tokenizer::Tokenizer> tok;
+  std::optional<tokenizer::ChatTemplate> chat_template;  // absent: the folder has none (raw prompts only)
+  nlohmann::json template_vars;                          // bos_token, eos_token, ... for the template
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Idefics2Model> model;
   int64_t ctx = 0;
@@ -118,6 +123,15 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   State& s = *e->s_;
   ASSIGN_OR_RETURN(s.folder, ModelFolder::Load(options.model_dir));
   ASSIGN_OR_RETURN(s.tok, tokenizer::Tokenizer::Load(options.model_dir));
+  {
+    StatusOr<tokenizer::ChatTemplate> t = tokenizer::ChatTemplate::FromModelDir(options.model_dir);
+    if (t.ok()) {
+      s.chat_template.emplace(std::move(t).value());
+    } else if (t.status().code() != StatusCode::kNotFound) {
+      return t.status();  // a template that does not parse is reported at load, not at the first request
+    }
+    s.template_vars = tokenizer::SpecialTokenVariables(*s.tok);
+  }
 
   const int64_t max_pos = s.folder.config.text.max_position_embeddings;
   if (options.ctx < 0) return InvalidArgument("context size must be positive, got " + std::to_string(options.ctx));
@@ -192,9 +206,10 @@ StatusOr<PreparedPrompt> Engine::Prepare(const GenerationRequest& request) const
   PreparedPrompt p;
   p.split = request.split.value_or(s_->folder.preprocessor.do_image_splitting);
   p.max_tokens = request.max_tokens;
-  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->folder.processor.chat_template));
+  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->chat_template ? &*s_->chat_template : nullptr,
+                                                 s_->template_vars));
   p.n_input_images = static_cast<int64_t>(text.images.size());
-  p.ids = TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, p.split);
+  ASSIGN_OR_RETURN(p.ids, TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, p.split));
   // The context check comes before any image is decoded or any model compute is done.
   RETURN_IF_ERROR(CheckContext(static_cast<int64_t>(p.ids.size()), request.max_tokens));
   ASSIGN_OR_RETURN(p.images, LoadImages(text.images, s_->folder.preprocessor, p.split));

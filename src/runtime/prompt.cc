@@ -7,6 +7,7 @@
 #include "image/decode.h"
 #include "image/image_processor.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/processor_text.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics {
@@ -30,7 +31,8 @@ int64_t CountImagePlaceholders(std::string_view text) {
   return n;
 }
 
-StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template) {
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokenizer::ChatTemplate* chat_template,
+                                  const nlohmann::json& template_vars) {
   PromptText out;
   if (request.raw_prompt) {
     out.text = *request.raw_prompt;
@@ -40,7 +42,7 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
     }
   } else {
     if (request.messages.empty()) return InvalidArgument("the request has no messages");
-    if (chat_template.empty()) {
+    if (!chat_template) {
       return InvalidArgument("the model folder has no chat template (processor_config.json / chat_template.json); "
                              "use a raw prompt");
     }
@@ -61,7 +63,7 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
       if (content.empty()) return InvalidArgument("message " + std::to_string(m) + " has no content");
       messages.push_back({{"role", msg.role}, {"content", std::move(content)}});
     }
-    ASSIGN_OR_RETURN(out.text, tokenizer::RenderChatTemplate(chat_template, messages, request.add_generation_prompt));
+    ASSIGN_OR_RETURN(out.text, chat_template->Render(messages, request.add_generation_prompt, template_vars));
   }
   const int64_t placeholders = CountImagePlaceholders(out.text);
   if (placeholders != static_cast<int64_t>(out.images.size())) {
@@ -71,10 +73,11 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
   return out;
 }
 
-std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text, int64_t image_seq_len,
-                                    bool split) {
+StatusOr<std::vector<int32_t>> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text,
+                                              int64_t image_seq_len, bool split) {
   const int64_t n_images = CountImagePlaceholders(text);
-  const std::string expanded = tokenizer::ExpandImageTokens(text, n_images, image_seq_len, split);
+  ASSIGN_OR_RETURN(std::string expanded, tokenizer::ExpandImageTokens(text, static_cast<int>(n_images),
+                                                                      static_cast<int>(image_seq_len), split));
   return tok.Encode(expanded, /*add_bos=*/true);
 }
 
