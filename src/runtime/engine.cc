@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -40,8 +41,10 @@ StatusOr<WeightFormat> ParseWeightsDtype(const std::string& s) {
   return InvalidArgument("unknown weights dtype '" + s + "' (expected f32, bf16, f16, q8_0 or q4_0)");
 }
 
-// /proc/meminfo's MemAvailable in bytes; 0 when unknown.
+// /proc/meminfo's MemAvailable in bytes; 0 when unknown. IDEFICS_MEM_AVAILABLE (bytes) overrides it so the
+// refusal can be tested on any machine.
 uint64_t MemAvailableBytes() {
+  if (const char* env = std::getenv("IDEFICS_MEM_AVAILABLE")) return std::strtoull(env, nullptr, 10);
   std::ifstream f("/proc/meminfo");
   std::string line;
   while (std::getline(f, line)) {
@@ -145,9 +148,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     ASSIGN_OR_RETURN(uint64_t need, EstimateWeightBytes(options.model_dir, options.weights_dtype));
     const uint64_t avail = MemAvailableBytes();
     if (avail > 0 && need > avail) {
-      return ResourceExhausted("the weights of '" + options.model_dir + "' need about " + Gib(need) + " in " +
+      return ResourceExhausted("the weights of '" + options.model_dir + "' need about " + Gib(need) + " (" +
+                               std::to_string(need) + " bytes) in " +
                                options.weights_dtype + " but only " + Gib(avail) +
-                               " of memory is available (MemAvailable); try a smaller --weights-dtype "
+                               " (" + std::to_string(avail) + " bytes) of memory is available (MemAvailable); try a smaller --weights-dtype "
                                "(bf16 halves f32, q8_0 about a quarter)");
     }
   }

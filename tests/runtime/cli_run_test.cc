@@ -64,8 +64,8 @@ TEST(CliRunTest, RawModeAndSystem) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "one_image");
   int code = -1;
   const std::string out = Cli("run --model " + TinyA() + " --image " + Photo() +
-                                  " --raw --prompt $'User:<image>What is shown in this image?<end_of_utterance>\\n"
-                                  "Assistant:' --json --max-tokens 16",
+                                  " --raw --prompt \"$(printf 'User:<image>What is shown in this image?<end_of_utterance>\\n"
+                                  "Assistant:')\" --json --max-tokens 16",
                               &code);
   ASSERT_EQ(code, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
@@ -122,6 +122,7 @@ TEST(CliRunTest, InputErrorsExitOneWithAMessage) {
       {m + " --weights-dtype int3 --prompt hi", "int3"},
       {m + " --prompt hi --temperature -1 --top-k 5", "temperature"},
       {m, "--prompt"},
+      {"--model /nonexistent/dir --prompt hi --image " + Photo(), "/nonexistent/dir"},
   };
   for (const ErrorCase& e : cases) {
     SCOPED_TRACE(e.args);
@@ -130,6 +131,19 @@ TEST(CliRunTest, InputErrorsExitOneWithAMessage) {
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find(e.expect), std::string::npos) << out;
   }
+}
+
+TEST(CliRunTest, WeightsThatDoNotFitAreRefusedWithTheNeededSize) {
+  int code = -1;
+  const std::string out = Cli("run --model " + TinyA() + " --prompt hi --weights-dtype f32", &code, true);
+  ASSERT_EQ(code, 0) << out;
+  std::string msg;
+  code = test::RunCommand("IDEFICS_MEM_AVAILABLE=100000 " + test::CliPath() + " run --model " + TinyA() +
+                              " --prompt hi --max-tokens 2 2>&1",
+                          &msg);
+  EXPECT_EQ(code, 1) << msg;
+  EXPECT_NE(msg.find("need about"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("100000 bytes"), std::string::npos) << msg;
 }
 
 TEST(CliChatTest, PipedConversation) {

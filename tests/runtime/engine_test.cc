@@ -133,6 +133,16 @@ TEST(EngineTest, ContextOverflowIsRefusedBeforeCompute) {
   EXPECT_NE(missing.status().message().find("/nonexistent/model"), std::string::npos);
 }
 
+TEST(EngineTest, WeightBytesEstimate) {
+  auto f32 = EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "f32");
+  auto bf16 = EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "bf16");
+  ASSERT_TRUE(f32.ok() && bf16.ok());
+  EXPECT_EQ(*f32, 513648u * 4);  // the parameter count of cases.json / README
+  EXPECT_LT(*bf16, *f32);
+  EXPECT_GT(*bf16, *f32 / 2);
+  EXPECT_FALSE(EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "f64").ok());
+}
+
 TEST(EngineTest, CancelAndStopStrings) {
   auto engine = LoadTiny("idefics2-tiny-a", 1);
   ASSERT_NE(engine, nullptr);
