@@ -125,6 +125,22 @@ TEST(ModelCache, TruncateAndReplayGivesTheSameLogits) {
   EXPECT_EQ(cache->capacity(), T + 40);
 }
 
+// A 600-token prompt (over the 512-row MLP block and far over model b's window of 24) prefilled at once
+// equals the same prompt fed in chunks of 100.
+TEST(ModelCache, LongPromptInOneBlockEqualsChunkedPrefill) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-b");
+  ASSERT_NE(m, nullptr);
+  const int64_t V = m->config().text.vocab_size, T = 600;
+  std::vector<int32_t> ids(T);
+  for (int64_t i = 0; i < T; ++i) ids[i] = static_cast<int32_t>(3 + (i * 7919) % 3990);
+  auto one = m->NewCache(T), chunked = m->NewCache(T);
+  std::vector<float> a(T * V), b(T * V);
+  ASSERT_TRUE(m->Forward(ids.data(), T, nullptr, 0, *one, a.data(), true).ok());
+  for (int64_t s = 0; s < T; s += 100)
+    ASSERT_TRUE(m->Forward(ids.data() + s, 100, nullptr, 0, *chunked, b.data() + s * V, true).ok());
+  EXPECT_TRUE(AllClose("chunked prefill logits", b.data(), a.data(), T * V, 1e-5f, 1e-5f));
+}
+
 TEST(ModelErrors, BadForwardAndDecodeCallsReturnClearStatus) {
   Idefics2Model* m = TinyModel("idefics2-tiny-a");
   ASSERT_NE(m, nullptr);
