@@ -52,7 +52,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   float* o = o_.Get(nl * Ht);         // [nl, Ht]
   float* mg = mlp_g_.Get(nl * 4 * Ht);  // [nl, 4Ht]
   float* mu = mlp_u_.Get(nl * 4 * Ht);  // [nl, 4Ht]
-  float* sc = attn_scratch_.Get(AttentionScratchFloats(T, pool_));
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(nl, T, hd, pool_));
 
   AttentionArgs args;
   args.q = q;

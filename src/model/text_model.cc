@@ -135,7 +135,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
     for (int64_t i = 0; i < sg.n; ++i)
       RopeCosSin(inv_freq_.data(), half, sg.pos0 + i, cs + (sg.row0 + i) * half, sn + (sg.row0 + i) * half);
   }
-  float* sc = attn_scratch_.Get(AttentionScratchFloats(max_keys, pool_));
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(M, max_keys, hd, pool_));
   const int64_t window = t.sliding_window.value_or(0);
 
   for (size_t l = 0; l < w_.layers.size(); ++l) {

@@ -80,11 +80,11 @@ TEST(ModelOps, AttentionCausalWindowGqa) {
   a.q = q.data(), a.n_q = n_q, a.q_stride = nh * hd, a.k = k.data(), a.v = v.data(), a.n_keys = n_keys;
   a.kv_stride = nkv * hd, a.n_heads = nh, a.n_kv_heads = nkv, a.head_dim = hd, a.divide_by_sqrt = true;
   a.causal = true, a.q_pos0 = q_pos0, a.window = window, a.out = out1.data(), a.out_stride = nh * hd;
-  std::vector<float> scratch(AttentionScratchFloats(n_keys, nullptr));
+  std::vector<float> scratch(AttentionScratchFloats(n_q, n_keys, hd, nullptr));
   Attention(a, scratch.data(), nullptr);
   ThreadPool pool(3);
   a.out = out3.data();
-  std::vector<float> scratch3(AttentionScratchFloats(n_keys, &pool));
+  std::vector<float> scratch3(AttentionScratchFloats(n_q, n_keys, hd, &pool));
   Attention(a, scratch3.data(), &pool);
   EXPECT_EQ(out1, out3);
   for (int64_t i = 0; i < n_q; ++i)
@@ -105,6 +105,33 @@ TEST(ModelOps, AttentionCausalWindowGqa) {
         EXPECT_NEAR(out1[(i * nh + h) * hd + d], o, 1e-5);
       }
     }
+}
+
+// The blocked (MatMul) path equals its scalar twin: causal with and without a window, and bidirectional GQA,
+// with query counts that leave partial query blocks.
+TEST(ModelOps, AttentionBlockedMatchesReference) {
+  struct Case {
+    int64_t n_q, n_keys, q_pos0, window;
+    bool causal;
+  };
+  ThreadPool pool(3);
+  for (const Case& c : {Case{300, 300, 0, 0, true}, Case{40, 57, 17, 24, true}, Case{270, 270, 0, 9, true},
+                        Case{33, 301, 0, 0, false}, Case{16, 16, 0, 0, false}}) {
+    const int64_t nh = 6, nkv = 2, hd = 7;
+    auto q = Random(c.n_q * nh * hd, 21), k = Random(c.n_keys * nkv * hd, 22), v = Random(c.n_keys * nkv * hd, 23);
+    std::vector<float> ref(c.n_q * nh * hd), blk(c.n_q * nh * hd);
+    AttentionArgs a;
+    a.q = q.data(), a.n_q = c.n_q, a.q_stride = nh * hd, a.k = k.data(), a.v = v.data(), a.n_keys = c.n_keys;
+    a.kv_stride = nkv * hd, a.n_heads = nh, a.n_kv_heads = nkv, a.head_dim = hd, a.scale = 0.37f;
+    a.divide_by_sqrt = c.causal, a.causal = c.causal, a.q_pos0 = c.q_pos0, a.window = c.window;
+    a.out_stride = nh * hd;
+    std::vector<float> scratch(AttentionScratchFloats(c.n_q, c.n_keys, hd, &pool));
+    a.out = ref.data();
+    AttentionRef(a, scratch.data(), &pool);
+    a.out = blk.data();
+    Attention(a, scratch.data(), &pool);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(blk[i], ref[i], 1e-5f * (1 + std::fabs(ref[i]))) << i;
+  }
 }
 
 // Regression: a worker that woke late used to run tasks of the next job with the previous job's function.
