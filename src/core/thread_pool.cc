@@ -58,7 +58,8 @@ void ThreadPool::WorkerLoop(int) {
       int64_t task;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (next_task_ >= job_tasks_) break;
+        // A worker that woke late must not claim tasks of a newer job with the old (dangling) function.
+        if (generation_ != seen || next_task_ >= job_tasks_) break;
         task = next_task_++;
       }
       (*job)(task);

@@ -1,0 +1,81 @@
+// Modality projection + perceiver resampler for one image's context (spec §5). The latents attend to
+// [RMSNorm(context); RMSNorm(latents)] with GQA and no mask. Mirrors Idefics2Connector (transformers 4.45).
+#include "model/connector.h"
+
+#include <cstring>
+#include <string>
+
+#include "kernels/activations.h"
+#include "kernels/attention.h"
+#include "kernels/norm.h"
+
+namespace idefics {
+
+void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out, const DumpFn& dump) {
+  const int64_t S = nb_h * nb_w, Ht = c_.text.hidden_size, It = c_.text.intermediate_size;
+  const PerceiverConfig& pc = c_.perceiver;
+  const int64_t nl = pc.resampler_n_latents, hd = pc.resampler_head_dim;
+  const int64_t qd = pc.resampler_n_heads * hd, kvd = pc.num_key_value_heads * hd;
+  const int64_t T = S + nl;  // keys: context first, then latents
+
+  // Modality projection: down(silu(gate(x)) * up(x)), no biases.
+  float* g = gate_.Get(S * It);  // [S, It]
+  float* u = up_.Get(S * It);    // [S, It]
+  MatMul(vision, S, w_.proj_gate, nullptr, g, pool_);
+  MatMul(vision, S, w_.proj_up, nullptr, u, pool_);
+  SiluMulInPlace(g, u, S * It, pool_);
+  float* ctx = ctx_.Get(S * Ht);  // [S, Ht] the context, never updated by the perceiver layers
+  MatMul(g, S, w_.proj_down, nullptr, ctx, pool_);
+  if (dump) dump("connector_modality_projection", ctx, {nb_h, nb_w, Ht});
+
+  // Perceiver resampler. The rms eps comes from the resolved perceiver config (transformers-4.45 rule).
+  const float eps = static_cast<float>(pc.rms_norm_eps);
+  float* x = x_.Get(nl * Ht);        // [nl, Ht] latents (residual stream)
+  std::memcpy(x, w_.latents, sizeof(float) * nl * Ht);
+  float* kv_in = kv_in_.Get(T * Ht);  // [S + nl, Ht] = [Cn; Xn]
+  float* xn = kv_in + S * Ht;         // [nl, Ht] normalized latents live in the tail of kv_in
+  float* q = q_.Get(nl * qd);         // [nl, nh*hd]
+  float* k = k_.Get(T * kvd);         // [T, nkv*hd]
+  float* v = v_.Get(T * kvd);         // [T, nkv*hd]
+  float* a = a_.Get(nl * qd);         // [nl, nh*hd]
+  float* o = o_.Get(nl * Ht);         // [nl, Ht]
+  float* mg = mlp_g_.Get(nl * 4 * Ht);  // [nl, 4Ht]
+  float* mu = mlp_u_.Get(nl * 4 * Ht);  // [nl, 4Ht]
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(T, pool_));
+
+  AttentionArgs args;
+  args.q = q;
+  args.n_q = nl;
+  args.q_stride = qd;
+  args.k = k;
+  args.v = v;
+  args.n_keys = T;
+  args.kv_stride = kvd;
+  args.n_heads = pc.resampler_n_heads;
+  args.n_kv_heads = pc.num_key_value_heads;
+  args.head_dim = hd;
+  args.divide_by_sqrt = true;  // eager perceiver: matmul(q, kᵀ) / sqrt(head_dim)
+  args.out = a;
+  args.out_stride = qd;
+
+  for (const PerceiverLayerWeights& L : w_.layers) {
+    RmsNorm(x, nl, Ht, L.latents_norm, eps, xn, pool_);
+    RmsNorm(ctx, S, Ht, L.context_norm, eps, kv_in, pool_);
+    MatMul(xn, nl, L.q, nullptr, q, pool_);
+    MatMul(kv_in, T, L.k, nullptr, k, pool_);
+    MatMul(kv_in, T, L.v, nullptr, v, pool_);
+    Attention(args, sc, pool_);
+    MatMul(a, nl, L.o, nullptr, o, pool_);
+    for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
+    RmsNorm(x, nl, Ht, L.post_norm, eps, o, pool_);
+    MatMul(o, nl, L.gate, nullptr, mg, pool_);
+    MatMul(o, nl, L.up, nullptr, mu, pool_);
+    SiluMulInPlace(mg, mu, nl * 4 * Ht, pool_);
+    MatMul(mg, nl, L.down, nullptr, o, pool_);
+    for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
+  }
+  RmsNorm(x, nl, Ht, w_.norm, eps, out, pool_);
+  if (dump) dump("connector_output", out, {nl, Ht});
+}
+
+}  // namespace idefics

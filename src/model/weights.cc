@@ -1,0 +1,273 @@
+// Weight loading: checks the checkpoint once, then maps or converts tensor by tensor (streaming, so peak memory
+// stays near the converted size). Mirrors Idefics2ForConditionalGeneration.from_pretrained's state dict.
+#include "model/weights.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/thread_pool.h"
+#include "io/weight_registry.h"
+#include "tensor/dtype.h"
+
+namespace idefics {
+namespace {
+
+bool Aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
+// Drops the (clean, file-backed) pages of a tensor that has been converted into its own buffer, so converting
+// a 33.6 GB f32 checkpoint to bf16 does not keep the f32 pages resident. Only whole pages inside the tensor.
+void ReleasePages(const TensorInfo& t) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+// Runs fn(begin, end) over element ranges of n, on the pool when there is one.
+void Chunked(int64_t n, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool && n >= (1 << 16)) {
+    pool->ParallelFor(n, 1 << 15, fn);
+  } else {
+    fn(0, n);
+  }
+}
+
+class Loader {
+ public:
+  Loader(ModelWeights* w, const ModelLoadOptions& opts, size_t total) : w_(w), opts_(opts), total_(total) {}
+
+  // A float32 vector/table: in place when the file holds aligned F32, else converted.
+  const float* Vector(const std::string& name) {
+    const TensorInfo& t = Get(name);
+    const float* r;
+    if (t.dtype == DType::kF32 && Aligned(t.data, 4)) {
+      r = reinterpret_cast<const float*>(t.data);
+      InPlace(t);
+    } else {
+      float* dst = reinterpret_cast<float*>(Alloc(t.numel() * 4));
+      ConvertChunked(t, dst);
+      ReleasePages(t);
+      r = dst;
+    }
+    Progress(t);
+    return r;
+  }
+
+  // A [rows, cols] view of any tensor as float32 (e.g. the patch conv kernel [Hv, C, p, p] -> [Hv, C*p*p]).
+  WeightMatrix F32Matrix(const std::string& name, int64_t rows, int64_t cols) {
+    WeightMatrix m{WeightFormat::kF32, rows, cols, Vector(name)};
+    IDEFICS_CHECK(rows * cols == Get(name).numel());
+    return m;
+  }
+
+  // A view in the tensor's own storage format (F32/BF16/F16), converted only when misaligned.
+  WeightMatrix StorageMatrix(const std::string& name) {
+    const TensorInfo& t = Get(name);
+    WeightMatrix m;
+    m.rows = t.shape[0];
+    m.cols = t.numel() / std::max<int64_t>(1, t.shape[0]);
+    const size_t align = DTypeSize(t.dtype);
+    if (t.dtype == DType::kF32 || t.dtype == DType::kBF16 || t.dtype == DType::kF16) {
+      m.format = t.dtype == DType::kF32 ? WeightFormat::kF32
+                 : t.dtype == DType::kBF16 ? WeightFormat::kBF16 : WeightFormat::kF16;
+      if (Aligned(t.data, align)) {
+        m.data = t.data;
+        InPlace(t);
+        Progress(t);
+        return m;
+      }
+    }
+    m.format = WeightFormat::kF32;
+    float* dst = reinterpret_cast<float*>(Alloc(t.numel() * 4));
+    ConvertChunked(t, dst);
+    m.data = dst;
+    Progress(t);
+    return m;
+  }
+
+  // A Linear weight in opts.matrix_format.
+  WeightMatrix Matrix(const std::string& name) {
+    const TensorInfo& t = Get(name);
+    const WeightFormat fmt = opts_.matrix_format;
+    WeightMatrix m{fmt, t.shape[0], t.shape[1], nullptr};
+    const DType same = fmt == WeightFormat::kF32 ? DType::kF32 : fmt == WeightFormat::kBF16 ? DType::kBF16 : DType::kF16;
+    if (t.dtype == same && Aligned(t.data, DTypeSize(same))) {
+      m.data = t.data;  // zero-copy: the matrix is used straight from the page cache
+      InPlace(t);
+      Progress(t);
+      return m;
+    }
+    const int64_t n = t.numel();
+    if (fmt == WeightFormat::kF32) {
+      float* dst = reinterpret_cast<float*>(Alloc(n * 4));
+      ConvertChunked(t, dst);
+      m.data = dst;
+    } else {
+      IDEFICS_CHECK(fmt == WeightFormat::kBF16 || fmt == WeightFormat::kF16);
+      auto* dst = reinterpret_cast<uint16_t*>(Alloc(n * 2));
+      const bool bf16 = fmt == WeightFormat::kBF16;
+      Chunked(n, opts_.pool, [&](int64_t b, int64_t e) {
+        float buf[1024];
+        for (int64_t i = b; i < e; i += 1024) {
+          const int64_t c = std::min<int64_t>(1024, e - i);
+          ConvertToF32(t.dtype, t.data + i * DTypeSize(t.dtype), buf, c);
+          // Round-to-nearest-even, as tensor.to(torch.bfloat16 / float16).
+          for (int64_t j = 0; j < c; ++j) dst[i + j] = bf16 ? F32ToBf16(buf[j]) : F32ToF16(buf[j]);
+        }
+      });
+      m.data = dst;
+    }
+    ReleasePages(t);
+    Progress(t);
+    return m;
+  }
+
+ private:
+  const TensorInfo& Get(const std::string& name) {
+    const TensorInfo* t = w_->store->Find(name);
+    IDEFICS_CHECK_MSG(t != nullptr, name.c_str());  // CheckWeights ran first
+    return *t;
+  }
+
+  uint8_t* Alloc(size_t n) {
+    w_->owned.push_back(std::make_unique_for_overwrite<uint8_t[]>(n));
+    w_->bytes += n;
+    return w_->owned.back().get();
+  }
+
+  void InPlace(const TensorInfo& t) {
+    w_->bytes += t.nbytes;
+    w_->mapped_bytes += t.nbytes;
+  }
+
+  void ConvertChunked(const TensorInfo& t, float* dst) {
+    const size_t es = DTypeSize(t.dtype);
+    if (t.dtype == DType::kF32) {  // misaligned F32: plain byte copy
+      std::memcpy(dst, t.data, t.nbytes);
+      return;
+    }
+    Chunked(t.numel(), opts_.pool, [&](int64_t b, int64_t e) {
+      if (Aligned(t.data, es)) {
+        ConvertToF32(t.dtype, t.data + b * es, dst + b, e - b);
+      } else {
+        uint8_t tmp[8];
+        for (int64_t i = b; i < e; ++i) {
+          std::memcpy(tmp, t.data + i * es, es);
+          ConvertToF32(t.dtype, tmp, dst + i, 1);
+        }
+      }
+    });
+  }
+
+  void Progress(const TensorInfo& t) {
+    done_ += t.nbytes;
+    if (opts_.progress && total_ > 0) opts_.progress(static_cast<double>(done_) / static_cast<double>(total_));
+  }
+
+  ModelWeights* w_;
+  const ModelLoadOptions& opts_;
+  size_t total_;
+  size_t done_ = 0;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& c,
+                                                         const ModelLoadOptions& opts) {
+  if (opts.matrix_format == WeightFormat::kQ8_0 || opts.matrix_format == WeightFormat::kQ4_0) {
+    // TODO(model): quantize at load once the block quantizers land in src/kernels (kernels branch).
+    return Unimplemented(std::string("weight format ") + WeightFormatName(opts.matrix_format) +
+                         ": quantizing at load time is not implemented yet");
+  }
+  auto w = std::make_unique<ModelWeights>();
+  ASSIGN_OR_RETURN(w->store, TensorStore::OpenFolder(dir));
+  const std::vector<WeightSpec> specs = DeclareIdefics2Weights(c);
+  RETURN_IF_ERROR(CheckWeights(*w->store, specs).WithContext(dir));
+  size_t total = 0;
+  for (const WeightSpec& s : specs) total += w->store->Find(s.name)->nbytes;
+
+  Loader L(w.get(), opts, total);
+  const VisionConfig& vc = c.vision;
+  const std::string vp = "model.vision_model.";
+  VisionWeights& v = w->vision;
+  v.patch = L.F32Matrix(vp + "embeddings.patch_embedding.weight", vc.hidden_size,
+                        vc.num_channels * vc.patch_size * vc.patch_size);
+  v.patch_b = L.Vector(vp + "embeddings.patch_embedding.bias");
+  v.pos_embed = L.Vector(vp + "embeddings.position_embedding.weight");
+  for (int64_t l = 0; l < vc.num_hidden_layers; ++l) {
+    const std::string p = vp + "encoder.layers." + std::to_string(l) + ".";
+    VisionLayerWeights lw;
+    lw.ln1_w = L.Vector(p + "layer_norm1.weight");
+    lw.ln1_b = L.Vector(p + "layer_norm1.bias");
+    lw.q = L.Matrix(p + "self_attn.q_proj.weight");
+    lw.q_b = L.Vector(p + "self_attn.q_proj.bias");
+    lw.k = L.Matrix(p + "self_attn.k_proj.weight");
+    lw.k_b = L.Vector(p + "self_attn.k_proj.bias");
+    lw.v = L.Matrix(p + "self_attn.v_proj.weight");
+    lw.v_b = L.Vector(p + "self_attn.v_proj.bias");
+    lw.o = L.Matrix(p + "self_attn.out_proj.weight");
+    lw.o_b = L.Vector(p + "self_attn.out_proj.bias");
+    lw.ln2_w = L.Vector(p + "layer_norm2.weight");
+    lw.ln2_b = L.Vector(p + "layer_norm2.bias");
+    lw.fc1 = L.Matrix(p + "mlp.fc1.weight");
+    lw.fc1_b = L.Vector(p + "mlp.fc1.bias");
+    lw.fc2 = L.Matrix(p + "mlp.fc2.weight");
+    lw.fc2_b = L.Vector(p + "mlp.fc2.bias");
+    v.layers.push_back(lw);
+  }
+  v.post_ln_w = L.Vector(vp + "post_layernorm.weight");
+  v.post_ln_b = L.Vector(vp + "post_layernorm.bias");
+
+  const std::string cp = "model.connector.";
+  ConnectorWeights& cw = w->connector;
+  cw.proj_gate = L.Matrix(cp + "modality_projection.gate_proj.weight");
+  cw.proj_up = L.Matrix(cp + "modality_projection.up_proj.weight");
+  cw.proj_down = L.Matrix(cp + "modality_projection.down_proj.weight");
+  const std::string pp = cp + "perceiver_resampler.";
+  cw.latents = L.Vector(pp + "latents");
+  for (int64_t l = 0; l < c.perceiver.resampler_depth; ++l) {
+    const std::string p = pp + "layers." + std::to_string(l) + ".";
+    PerceiverLayerWeights lw;
+    lw.latents_norm = L.Vector(p + "input_latents_norm.weight");
+    lw.context_norm = L.Vector(p + "input_context_norm.weight");
+    lw.q = L.Matrix(p + "self_attn.q_proj.weight");
+    lw.k = L.Matrix(p + "self_attn.k_proj.weight");
+    lw.v = L.Matrix(p + "self_attn.v_proj.weight");
+    lw.o = L.Matrix(p + "self_attn.o_proj.weight");
+    lw.post_norm = L.Vector(p + "post_attention_layernorm.weight");
+    lw.gate = L.Matrix(p + "mlp.gate_proj.weight");
+    lw.up = L.Matrix(p + "mlp.up_proj.weight");
+    lw.down = L.Matrix(p + "mlp.down_proj.weight");
+    cw.layers.push_back(lw);
+  }
+  cw.norm = L.Vector(pp + "norm.weight");
+
+  const std::string tp = "model.text_model.";
+  TextWeights& t = w->text;
+  t.embed = L.StorageMatrix(tp + "embed_tokens.weight");
+  for (int64_t l = 0; l < c.text.num_hidden_layers; ++l) {
+    const std::string p = tp + "layers." + std::to_string(l) + ".";
+    TextLayerWeights lw;
+    lw.input_norm = L.Vector(p + "input_layernorm.weight");
+    lw.q = L.Matrix(p + "self_attn.q_proj.weight");
+    lw.k = L.Matrix(p + "self_attn.k_proj.weight");
+    lw.v = L.Matrix(p + "self_attn.v_proj.weight");
+    lw.o = L.Matrix(p + "self_attn.o_proj.weight");
+    lw.post_norm = L.Vector(p + "post_attention_layernorm.weight");
+    lw.gate = L.Matrix(p + "mlp.gate_proj.weight");
+    lw.up = L.Matrix(p + "mlp.up_proj.weight");
+    lw.down = L.Matrix(p + "mlp.down_proj.weight");
+    t.layers.push_back(lw);
+  }
+  t.norm = L.Vector(tp + "norm.weight");
+  // Tied embeddings (not idefics2-8b): the head reuses embed_tokens, converted to the matrix format.
+  t.lm_head = c.tie_word_embeddings ? L.Matrix(tp + "embed_tokens.weight") : L.Matrix("lm_head.weight");
+  if (opts.progress) opts.progress(1.0);
+  return w;
+}
+
+}  // namespace idefics

@@ -1,0 +1,99 @@
+// Loaded Idefics2 weights: views into the mmapped checkpoint (zero-copy) or into converted buffers, grouped
+// per module. Mirrors the parameter tree of Idefics2ForConditionalGeneration (spec §1.3).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "idefics/status.h"
+#include "io/model_config.h"
+#include "io/safetensors.h"
+#include "kernels/matmul.h"
+#include "model/idefics2_model.h"
+
+namespace idefics {
+
+struct VisionLayerWeights {
+  const float* ln1_w = nullptr;  // [Hv]
+  const float* ln1_b = nullptr;
+  WeightMatrix q, k, v, o;       // [Hv, Hv]
+  const float* q_b = nullptr;    // [Hv]
+  const float* k_b = nullptr;
+  const float* v_b = nullptr;
+  const float* o_b = nullptr;
+  const float* ln2_w = nullptr;
+  const float* ln2_b = nullptr;
+  WeightMatrix fc1;              // [Iv, Hv]
+  const float* fc1_b = nullptr;  // [Iv]
+  WeightMatrix fc2;              // [Hv, Iv]
+  const float* fc2_b = nullptr;  // [Hv]
+};
+
+struct VisionWeights {
+  WeightMatrix patch;                 // f32 [Hv, C*p*p] (the conv kernel flattened channel, ky, kx)
+  const float* patch_b = nullptr;     // [Hv]
+  const float* pos_embed = nullptr;   // [nps*nps, Hv]
+  std::vector<VisionLayerWeights> layers;
+  const float* post_ln_w = nullptr;   // [Hv]
+  const float* post_ln_b = nullptr;
+};
+
+struct PerceiverLayerWeights {
+  const float* latents_norm = nullptr;  // [Ht]
+  const float* context_norm = nullptr;  // [Ht]
+  WeightMatrix q;                       // [nh*hd, Ht]
+  WeightMatrix k, v;                    // [nkv*hd, Ht]
+  WeightMatrix o;                       // [Ht, nh*hd]
+  const float* post_norm = nullptr;     // [Ht]
+  WeightMatrix gate, up;                // [4Ht, Ht]
+  WeightMatrix down;                    // [Ht, 4Ht]
+};
+
+struct ConnectorWeights {
+  WeightMatrix proj_gate, proj_up;      // [It, Hv]
+  WeightMatrix proj_down;               // [Ht, It]
+  const float* latents = nullptr;       // [n_latents, Ht]
+  std::vector<PerceiverLayerWeights> layers;
+  const float* norm = nullptr;          // [Ht]
+};
+
+struct TextLayerWeights {
+  const float* input_norm = nullptr;  // [Ht]
+  WeightMatrix q;                     // [nh*hd, Ht]
+  WeightMatrix k, v;                  // [nkv*hd, Ht]
+  WeightMatrix o;                     // [Ht, nh*hd]
+  const float* post_norm = nullptr;   // [Ht]
+  WeightMatrix gate, up;              // [It, Ht]
+  WeightMatrix down;                  // [Ht, It]
+};
+
+struct TextWeights {
+  WeightMatrix embed;                 // [V, Ht] in its storage format (F32/BF16/F16), rows converted on lookup
+  std::vector<TextLayerWeights> layers;
+  const float* norm = nullptr;        // [Ht]
+  WeightMatrix lm_head;               // [V, Ht]
+};
+
+// Owns the mmapped checkpoint and every converted buffer the views point into.
+struct ModelWeights {
+  VisionWeights vision;
+  ConnectorWeights connector;
+  TextWeights text;
+
+  size_t bytes = 0;          // resident weight bytes: converted buffers + mmapped tensors used in place
+  size_t mapped_bytes = 0;   // of which mmapped in place (zero-copy)
+
+  std::unique_ptr<TensorStore> store;
+  std::vector<std::unique_ptr<uint8_t[]>> owned;
+};
+
+// Opens <dir>'s safetensors, checks every tensor against the config (all problems in one message) and builds
+// the views. Matrices are stored as opts.matrix_format (F32/BF16/F16; block formats: Unimplemented for now);
+// everything else is float32, except embed_tokens which stays in its storage format.
+StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& config,
+                                                         const ModelLoadOptions& opts);
+
+}  // namespace idefics

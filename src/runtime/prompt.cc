@@ -1,0 +1,97 @@
+// Prompt building (see prompt.h): chat template or raw prompt, image placeholder checks, <image> expansion,
+// tokenization with BOS, image decoding + preprocessing. Mirrors Idefics2Processor.__call__.
+#include "runtime/prompt.h"
+
+#include <nlohmann/json.hpp>
+
+#include "image/image_decode.h"
+#include "image/image_processor.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace idefics {
+namespace {
+
+constexpr std::string_view kImagePlaceholder = "<image>";
+
+std::string ImageName(const ContentPart& part, size_t index) {
+  if (part.kind == ContentPart::Kind::kImagePath) return "image '" + part.data + "'";
+  return "image #" + std::to_string(index + 1);
+}
+
+}  // namespace
+
+int64_t CountImagePlaceholders(std::string_view text) {
+  int64_t n = 0;
+  for (size_t pos = text.find(kImagePlaceholder); pos != std::string_view::npos;
+       pos = text.find(kImagePlaceholder, pos + kImagePlaceholder.size())) {
+    ++n;
+  }
+  return n;
+}
+
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template) {
+  PromptText out;
+  if (request.raw_prompt) {
+    out.text = *request.raw_prompt;
+    for (const ContentPart& p : request.raw_images) {
+      if (!p.is_image()) return InvalidArgument("raw_images may only hold images, got a text part");
+      out.images.push_back(&p);
+    }
+  } else {
+    if (request.messages.empty()) return InvalidArgument("the request has no messages");
+    if (chat_template.empty()) {
+      return InvalidArgument("the model folder has no chat template (processor_config.json / chat_template.json); "
+                             "use a raw prompt");
+    }
+    // The template sees messages as transformers passes them: {role, content: [{type: text, text}, {type: image}]}.
+    nlohmann::json messages = nlohmann::json::array();
+    for (size_t m = 0; m < request.messages.size(); ++m) {
+      const Message& msg = request.messages[m];
+      if (msg.role.empty()) return InvalidArgument("message " + std::to_string(m) + " has no role");
+      nlohmann::json content = nlohmann::json::array();
+      for (const ContentPart& p : msg.content) {
+        if (p.is_image()) {
+          content.push_back({{"type", "image"}});
+          out.images.push_back(&p);
+        } else {
+          content.push_back({{"type", "text"}, {"text", p.data}});
+        }
+      }
+      if (content.empty()) return InvalidArgument("message " + std::to_string(m) + " has no content");
+      messages.push_back({{"role", msg.role}, {"content", std::move(content)}});
+    }
+    ASSIGN_OR_RETURN(out.text, tokenizer::RenderChatTemplate(chat_template, messages, request.add_generation_prompt));
+  }
+  const int64_t placeholders = CountImagePlaceholders(out.text);
+  if (placeholders != static_cast<int64_t>(out.images.size())) {
+    return InvalidArgument("the prompt has " + std::to_string(placeholders) + " <image> placeholder(s) but " +
+                           std::to_string(out.images.size()) + " image(s) were given");
+  }
+  return out;
+}
+
+std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text, int64_t image_seq_len,
+                                    bool split) {
+  const int64_t n_images = CountImagePlaceholders(text);
+  const std::string expanded = tokenizer::ExpandImageTokens(text, n_images, image_seq_len, split);
+  return tok.Encode(expanded, /*add_bos=*/true);
+}
+
+StatusOr<std::vector<PixelImage>> LoadImages(const std::vector<const ContentPart*>& images,
+                                             const PreprocessorConfig& preprocessor, bool split) {
+  std::vector<PixelImage> out;
+  image::ImageProcessor processor(preprocessor);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const ContentPart& part = *images[i];
+    StatusOr<RgbImage> rgb = part.kind == ContentPart::Kind::kImagePath ? image::DecodeImageFile(part.data)
+                                                                        : image::DecodeImageBytes(part.data);
+    if (!rgb.ok()) return rgb.status().WithContext(ImageName(part, i));
+    StatusOr<std::vector<PixelImage>> pixels = processor.Process(*rgb, split);
+    if (!pixels.ok()) return pixels.status().WithContext(ImageName(part, i));
+    for (PixelImage& p : *pixels) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace idefics
