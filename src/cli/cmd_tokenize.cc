@@ -1,13 +1,43 @@
-// idefics tokenize: not implemented yet (stub; replaced by its owner).
+// idefics tokenize: prints the token ids of a text as a JSON array on one line.
+// Same ids as transformers' tokenizer(text)["input_ids"] for the model folder (BOS unless --no-bos).
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
+#include "tokenizer/tokenizer.h"
 
 namespace idefics::cli {
 
-int RunTokenize(int, char**) {
-  std::fprintf(stderr, "idefics tokenize: not implemented yet\n");
-  return 1;
+int RunTokenize(int argc, char** argv) {
+  CLI::App app{"Print the token ids of TEXT as a JSON array, e.g. [1,1356,1900]", "idefics tokenize"};
+  std::string model_dir;
+  std::string text;
+  bool no_bos = false;
+  app.add_option("--model", model_dir, "model folder with tokenizer.model and the tokenizer JSON files")->required();
+  app.add_flag("--no-bos", no_bos, "do not prepend the BOS token <s>");
+  app.add_option("text", text, "the text to tokenize (special tokens such as <image> are matched)")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help (rc 0) or the parse error
+    return rc == 0 ? 0 : 1;
+  }
+  auto tok = tokenizer::Tokenizer::Load(model_dir);
+  if (!tok.ok()) {
+    std::fprintf(stderr, "idefics tokenize: %s\n", tok.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<int32_t> ids = (*tok)->Encode(text, !no_bos);
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += "]\n";
+  std::fputs(out.c_str(), stdout);
+  return 0;
 }
 
 }  // namespace idefics::cli

@@ -1,0 +1,539 @@
+// Parser of the Jinja subset used by chat templates: turns lexer tokens into the statement tree of
+// jinja_ast.h. Mirrors jinja2.parser's grammar and operator precedence for the supported constructs.
+#include "tokenizer/jinja_parser.h"
+
+#include <initializer_list>
+
+#include "tokenizer/jinja_lexer.h"
+
+namespace idefics::tokenizer::jinja {
+namespace {
+
+using Kind = Expr::Kind;
+
+StmtPtr MakeStmt(Stmt::Kind kind, size_t pos) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = kind;
+  s->pos = pos;
+  return s;
+}
+
+class Parser {
+ public:
+  Parser(std::string_view src, std::vector<Token> tokens) : src_(src), toks_(std::move(tokens)) {}
+
+  StatusOr<Body> ParseTemplate() {
+    Body body;
+    std::string end_tag;
+    RETURN_IF_ERROR(ParseBody({}, &body, &end_tag));
+    return body;
+  }
+
+ private:
+  const Token& Peek(size_t ahead = 0) const { return toks_[std::min(i_ + ahead, toks_.size() - 1)]; }
+  const Token& Advance() { return toks_[i_ < toks_.size() - 1 ? i_++ : i_]; }
+  bool IsOp(const char* op, size_t ahead = 0) const {
+    return Peek(ahead).kind == TokenKind::kOperator && Peek(ahead).value == op;
+  }
+  bool IsName(const char* name, size_t ahead = 0) const {
+    return Peek(ahead).kind == TokenKind::kName && Peek(ahead).value == name;
+  }
+  bool AcceptOp(const char* op) {
+    if (!IsOp(op)) return false;
+    ++i_;
+    return true;
+  }
+  bool AcceptName(const char* name) {
+    if (!IsName(name)) return false;
+    ++i_;
+    return true;
+  }
+  Status Error(size_t pos, const std::string& what) const {
+    return InvalidArgument("chat template " + DescribePosition(src_, pos) + ": " + what);
+  }
+  Status Unsupported(size_t pos, const std::string& what) const {
+    return Unimplemented("chat template " + DescribePosition(src_, pos) + ": unsupported Jinja construct: " + what);
+  }
+  std::string Describe(const Token& t) const {
+    switch (t.kind) {
+      case TokenKind::kEnd: return "end of template";
+      case TokenKind::kVarEnd: return "'}}'";
+      case TokenKind::kBlockEnd: return "'%}'";
+      case TokenKind::kText: return "template text";
+      default: return "'" + t.value + "'";
+    }
+  }
+  Status ExpectOp(const char* op) {
+    if (AcceptOp(op)) return Status::Ok();
+    return Error(Peek().pos, std::string("expected '") + op + "', found " + Describe(Peek()));
+  }
+  Status ExpectKind(TokenKind kind, const char* what) {
+    if (Peek().kind == kind) {
+      ++i_;
+      return Status::Ok();
+    }
+    return Error(Peek().pos, std::string("expected ") + what + ", found " + Describe(Peek()));
+  }
+  StatusOr<std::string> ExpectName() {
+    if (Peek().kind != TokenKind::kName) return Error(Peek().pos, "expected a name, found " + Describe(Peek()));
+    return Advance().value;
+  }
+
+  // Parses statements until a block tag whose name is in `ends` (consumed up to and including the name).
+  Status ParseBody(std::initializer_list<const char*> ends, Body* body, std::string* end_tag) {
+    while (true) {
+      const Token& t = Peek();
+      if (t.kind == TokenKind::kEnd) {
+        if (ends.size() == 0) return Status::Ok();
+        return Error(t.pos, std::string("unexpected end of template: missing {% ") + *ends.begin() + " %}");
+      }
+      if (t.kind == TokenKind::kText) {
+        auto s = MakeStmt(Stmt::Kind::kText, t.pos);
+        s->text = t.value;
+        body->push_back(std::move(s));
+        ++i_;
+      } else if (t.kind == TokenKind::kVarBegin) {
+        ++i_;
+        auto s = MakeStmt(Stmt::Kind::kOutput, t.pos);
+        ASSIGN_OR_RETURN(s->expr, ParseExpression());
+        RETURN_IF_ERROR(ExpectKind(TokenKind::kVarEnd, "'}}'"));
+        body->push_back(std::move(s));
+      } else if (t.kind == TokenKind::kBlockBegin) {
+        const size_t tag_pos = t.pos;
+        ++i_;
+        ASSIGN_OR_RETURN(std::string tag, ExpectName());
+        for (const char* e : ends) {
+          if (tag == e) {
+            *end_tag = tag;
+            return Status::Ok();
+          }
+        }
+        ASSIGN_OR_RETURN(StmtPtr s, ParseBlock(tag, tag_pos));
+        body->push_back(std::move(s));
+      } else {
+        return Error(t.pos, "unexpected " + Describe(t));
+      }
+    }
+  }
+
+  StatusOr<StmtPtr> ParseBlock(const std::string& tag, size_t pos) {
+    if (tag == "if") return ParseIf(pos);
+    if (tag == "for") return ParseFor(pos);
+    if (tag == "set") return ParseSet(pos);
+    if (tag == "break" || tag == "continue") {
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      return MakeStmt(tag == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, pos);
+    }
+    static const char* kKnownEnds[] = {"endif", "endfor", "elif", "else", "endset"};
+    for (const char* e : kKnownEnds) {
+      if (tag == e) return Error(pos, "unexpected {% " + tag + " %} (no matching opening tag)");
+    }
+    return Unsupported(pos, "{% " + tag + " %} tag");
+  }
+
+  StatusOr<StmtPtr> ParseIf(size_t pos) {
+    auto s = MakeStmt(Stmt::Kind::kIf, pos);
+    while (true) {
+      ASSIGN_OR_RETURN(ExprPtr cond, ParseExpression());
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      Body body;
+      std::string end;
+      RETURN_IF_ERROR(ParseBody({"elif", "else", "endif"}, &body, &end));
+      s->branches.emplace_back(std::move(cond), std::move(body));
+      if (end == "elif") continue;
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      if (end == "else") {
+        RETURN_IF_ERROR(ParseBody({"endif"}, &s->else_body, &end));
+        RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      }
+      return s;
+    }
+  }
+
+  StatusOr<StmtPtr> ParseFor(size_t pos) {
+    auto s = MakeStmt(Stmt::Kind::kFor, pos);
+    bool paren = AcceptOp("(");
+    do {
+      ASSIGN_OR_RETURN(std::string name, ExpectName());
+      s->targets.push_back(std::move(name));
+    } while (AcceptOp(","));
+    if (paren) RETURN_IF_ERROR(ExpectOp(")"));
+    if (!AcceptName("in")) return Error(Peek().pos, "expected 'in' in for loop, found " + Describe(Peek()));
+    ASSIGN_OR_RETURN(s->expr, ParseOr());  // no conditional expression: "if" filters the loop
+    if (AcceptName("if")) {
+        ASSIGN_OR_RETURN(s->cond, ParseOr());
+      }
+    if (IsName("recursive")) return Unsupported(Peek().pos, "recursive for loop");
+    RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+    std::string end;
+    RETURN_IF_ERROR(ParseBody({"else", "endfor"}, &s->body, &end));
+    RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+    if (end == "else") {
+      RETURN_IF_ERROR(ParseBody({"endfor"}, &s->else_body, &end));
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+    }
+    return s;
+  }
+
+  StatusOr<StmtPtr> ParseSet(size_t pos) {
+    auto s = MakeStmt(Stmt::Kind::kSet, pos);
+    ASSIGN_OR_RETURN(std::string name, ExpectName());
+    s->targets.push_back(std::move(name));
+    if (AcceptOp(".")) {
+        ASSIGN_OR_RETURN(s->attr, ExpectName());
+      }
+    if (IsOp(",")) return Unsupported(Peek().pos, "{% set %} with several targets");
+    if (Peek().kind == TokenKind::kBlockEnd) return Unsupported(Peek().pos, "block {% set %} ... {% endset %}");
+    RETURN_IF_ERROR(ExpectOp("="));
+    ASSIGN_OR_RETURN(s->expr, ParseExpression());
+    RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+    return s;
+  }
+
+  // ---- expressions, lowest precedence first ----
+  static ExprPtr Node(Kind kind, size_t pos) {
+    auto e = std::make_unique<Expr>();
+    e->kind = kind;
+    e->pos = pos;
+    return e;
+  }
+  static ExprPtr Binary(const std::string& op, ExprPtr a, ExprPtr b, size_t pos) {
+    ExprPtr e = Node(Kind::kBinary, pos);
+    e->name = op;
+    e->args.push_back(std::move(a));
+    e->args.push_back(std::move(b));
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseExpression() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseOr());
+    while (IsName("if")) {
+      const size_t pos = Advance().pos;
+      ExprPtr c = Node(Kind::kCond, pos);
+      ASSIGN_OR_RETURN(ExprPtr cond, ParseOr());
+      c->args.push_back(std::move(e));
+      c->args.push_back(std::move(cond));
+      ExprPtr other;
+      if (AcceptName("else")) {
+        ASSIGN_OR_RETURN(other, ParseExpression());
+      }
+      c->args.push_back(std::move(other));
+      e = std::move(c);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseOr() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseAnd());
+    while (IsName("or")) {
+      const size_t pos = Advance().pos;
+      ASSIGN_OR_RETURN(ExprPtr r, ParseAnd());
+      e = Binary("or", std::move(e), std::move(r), pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseAnd() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseNot());
+    while (IsName("and")) {
+      const size_t pos = Advance().pos;
+      ASSIGN_OR_RETURN(ExprPtr r, ParseNot());
+      e = Binary("and", std::move(e), std::move(r), pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseNot() {
+    if (IsName("not")) {
+      ExprPtr e = Node(Kind::kUnary, Advance().pos);
+      e->name = "not";
+      ASSIGN_OR_RETURN(ExprPtr operand, ParseNot());
+      e->args.push_back(std::move(operand));
+      return e;
+    }
+    return ParseCompare();
+  }
+
+  StatusOr<ExprPtr> ParseCompare() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseMath1());
+    while (true) {
+      std::string op;
+      const size_t pos = Peek().pos;
+      if (Peek().kind == TokenKind::kOperator &&
+          (Peek().value == "==" || Peek().value == "!=" || Peek().value == "<" || Peek().value == ">" ||
+           Peek().value == "<=" || Peek().value == ">=")) {
+        op = Advance().value;
+      } else if (IsName("in")) {
+        ++i_;
+        op = "in";
+      } else if (IsName("not") && IsName("in", 1)) {
+        i_ += 2;
+        op = "not in";
+      } else {
+        return e;
+      }
+      ASSIGN_OR_RETURN(ExprPtr r, ParseMath1());
+      e = Binary(op, std::move(e), std::move(r), pos);
+    }
+  }
+
+  StatusOr<ExprPtr> ParseMath1() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseConcat());
+    while (IsOp("+") || IsOp("-")) {
+      const Token& t = Advance();
+      ASSIGN_OR_RETURN(ExprPtr r, ParseConcat());
+      e = Binary(t.value, std::move(e), std::move(r), t.pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseConcat() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseMath2());
+    while (IsOp("~")) {
+      const size_t pos = Advance().pos;
+      ASSIGN_OR_RETURN(ExprPtr r, ParseMath2());
+      e = Binary("~", std::move(e), std::move(r), pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseMath2() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParsePow());
+    while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
+      const Token& t = Advance();
+      ASSIGN_OR_RETURN(ExprPtr r, ParsePow());
+      e = Binary(t.value, std::move(e), std::move(r), t.pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParsePow() {
+    ASSIGN_OR_RETURN(ExprPtr e, ParseUnary());
+    while (IsOp("**")) {
+      const size_t pos = Advance().pos;
+      ASSIGN_OR_RETURN(ExprPtr r, ParseUnary());
+      e = Binary("**", std::move(e), std::move(r), pos);
+    }
+    return e;
+  }
+
+  StatusOr<ExprPtr> ParseUnary() {
+    if (IsOp("-") || IsOp("+")) {
+      const Token& t = Advance();
+      ExprPtr e = Node(Kind::kUnary, t.pos);
+      e->name = t.value;
+      ASSIGN_OR_RETURN(ExprPtr operand, ParseUnary());
+      e->args.push_back(std::move(operand));
+      return e;
+    }
+    ASSIGN_OR_RETURN(ExprPtr e, ParsePrimary());
+    ASSIGN_OR_RETURN(e, ParsePostfix(std::move(e)));
+    return ParseFilterAndTest(std::move(e));
+  }
+
+  StatusOr<ExprPtr> ParsePrimary() {
+    const Token& t = Peek();
+    switch (t.kind) {
+      case TokenKind::kName: {
+        ++i_;
+        ExprPtr e = Node(Kind::kLiteral, t.pos);
+        if (t.value == "true" || t.value == "True") {
+          e->literal = true;
+        } else if (t.value == "false" || t.value == "False") {
+          e->literal = false;
+        } else if (t.value == "none" || t.value == "None") {
+          e->literal = nullptr;
+        } else {
+          e->kind = Kind::kName;
+          e->name = t.value;
+        }
+        return e;
+      }
+      case TokenKind::kString: {
+        ExprPtr e = Node(Kind::kLiteral, t.pos);
+        std::string s;
+        while (Peek().kind == TokenKind::kString) s += Advance().value;  // adjacent literals concatenate
+        e->literal = s;
+        return e;
+      }
+      case TokenKind::kInteger: {
+        ++i_;
+        ExprPtr e = Node(Kind::kLiteral, t.pos);
+        if (t.value.size() > 18) return Error(t.pos, "integer literal too large");
+        e->literal = static_cast<int64_t>(std::stoll(t.value));
+        return e;
+      }
+      case TokenKind::kFloat: {
+        ++i_;
+        ExprPtr e = Node(Kind::kLiteral, t.pos);
+        e->literal = std::stod(t.value);
+        return e;
+      }
+      case TokenKind::kOperator:
+        if (t.value == "(") return ParseParenthesized();
+        if (t.value == "[") return ParseListLiteral();
+        if (t.value == "{") return ParseDictLiteral();
+        break;
+      default:
+        break;
+    }
+    return Error(t.pos, "expected an expression, found " + Describe(t));
+  }
+
+  // (expr) or a tuple (a, b) — tuples are lists here.
+  StatusOr<ExprPtr> ParseParenthesized() {
+    const size_t pos = Advance().pos;
+    if (AcceptOp(")")) return Node(Kind::kList, pos);
+    ASSIGN_OR_RETURN(ExprPtr first, ParseExpression());
+    if (AcceptOp(")")) return first;
+    ExprPtr list = Node(Kind::kList, pos);
+    list->args.push_back(std::move(first));
+    while (AcceptOp(",")) {
+      if (IsOp(")")) break;
+      ASSIGN_OR_RETURN(ExprPtr item, ParseExpression());
+      list->args.push_back(std::move(item));
+    }
+    RETURN_IF_ERROR(ExpectOp(")"));
+    return list;
+  }
+
+  StatusOr<ExprPtr> ParseListLiteral() {
+    ExprPtr list = Node(Kind::kList, Advance().pos);
+    while (!IsOp("]")) {
+      ASSIGN_OR_RETURN(ExprPtr item, ParseExpression());
+      list->args.push_back(std::move(item));
+      if (!AcceptOp(",")) break;
+    }
+    RETURN_IF_ERROR(ExpectOp("]"));
+    return list;
+  }
+
+  StatusOr<ExprPtr> ParseDictLiteral() {
+    ExprPtr dict = Node(Kind::kDict, Advance().pos);
+    while (!IsOp("}")) {
+      ASSIGN_OR_RETURN(ExprPtr key, ParseExpression());
+      RETURN_IF_ERROR(ExpectOp(":"));
+      ASSIGN_OR_RETURN(ExprPtr value, ParseExpression());
+      dict->args.push_back(std::move(key));
+      dict->args.push_back(std::move(value));
+      if (!AcceptOp(",")) break;
+    }
+    RETURN_IF_ERROR(ExpectOp("}"));
+    return dict;
+  }
+
+  // Call arguments after "(": positional first, then name=value.
+  Status ParseCallArgs(Expr* call) {
+    while (!IsOp(")")) {
+      if (Peek().kind == TokenKind::kName && IsOp("=", 1)) {
+        std::string key = Advance().value;
+        ++i_;
+        ASSIGN_OR_RETURN(ExprPtr v, ParseExpression());
+        call->kwargs.emplace_back(std::move(key), std::move(v));
+      } else {
+        if (!call->kwargs.empty()) return Error(Peek().pos, "positional argument after a keyword argument");
+        ASSIGN_OR_RETURN(ExprPtr v, ParseExpression());
+        call->args.push_back(std::move(v));
+      }
+      if (!AcceptOp(",")) break;
+    }
+    return ExpectOp(")");
+  }
+
+  StatusOr<ExprPtr> ParsePostfix(ExprPtr e) {
+    while (true) {
+      if (IsOp(".")) {
+        const size_t pos = Advance().pos;
+        ExprPtr g = Node(Kind::kGetAttr, pos);
+        if (Peek().kind == TokenKind::kInteger) {  // a.0 is a[0]
+          g->kind = Kind::kGetItem;
+          ExprPtr idx = Node(Kind::kLiteral, Peek().pos);
+          idx->literal = static_cast<int64_t>(std::stoll(Advance().value));
+          g->args.push_back(std::move(e));
+          g->args.push_back(std::move(idx));
+        } else {
+          ASSIGN_OR_RETURN(g->name, ExpectName());
+          g->args.push_back(std::move(e));
+        }
+        e = std::move(g);
+      } else if (IsOp("[")) {
+        ASSIGN_OR_RETURN(e, ParseSubscript(std::move(e)));
+      } else if (IsOp("(")) {
+        ExprPtr call = Node(Kind::kCall, e->pos);  // errors point at the function's name
+        ++i_;
+        call->args.push_back(std::move(e));
+        RETURN_IF_ERROR(ParseCallArgs(call.get()));
+        e = std::move(call);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  StatusOr<ExprPtr> ParseSubscript(ExprPtr e) {
+    const size_t pos = Advance().pos;
+    ExprPtr parts[3];
+    int n = 0;
+    bool is_slice = false;
+    while (true) {
+      if (!IsOp(":") && !IsOp("]")) {
+        ASSIGN_OR_RETURN(parts[n], ParseExpression());
+      }
+      if (IsOp(":") && n < 2) {
+        ++i_;
+        ++n;
+        is_slice = true;
+        continue;
+      }
+      break;
+    }
+    RETURN_IF_ERROR(ExpectOp("]"));
+    ExprPtr g = Node(is_slice ? Kind::kSlice : Kind::kGetItem, pos);
+    if (!is_slice && !parts[0]) return Error(pos, "empty subscript");
+    g->args.push_back(std::move(e));
+    for (int k = 0; k < (is_slice ? 3 : 1); ++k) g->args.push_back(std::move(parts[k]));
+    return g;
+  }
+
+  StatusOr<ExprPtr> ParseFilterAndTest(ExprPtr e) {
+    while (true) {
+      if (IsOp("|")) {
+        const size_t pos = Advance().pos;
+        ExprPtr f = Node(Kind::kFilter, pos);
+        ASSIGN_OR_RETURN(f->name, ExpectName());
+        f->args.push_back(std::move(e));
+        if (AcceptOp("(")) RETURN_IF_ERROR(ParseCallArgs(f.get()));
+        e = std::move(f);
+      } else if (IsName("is")) {
+        const size_t pos = Advance().pos;
+        ExprPtr t = Node(Kind::kTest, pos);
+        t->negated = AcceptName("not");
+        ASSIGN_OR_RETURN(t->name, ExpectName());
+        t->args.push_back(std::move(e));
+        if (AcceptOp("(")) {
+          RETURN_IF_ERROR(ParseCallArgs(t.get()));
+        } else if (Peek().kind == TokenKind::kString || Peek().kind == TokenKind::kInteger ||
+                   Peek().kind == TokenKind::kFloat) {
+          ASSIGN_OR_RETURN(ExprPtr arg, ParsePrimary());  // "is divisibleby 3", "is equalto 'x'"
+          t->args.push_back(std::move(arg));
+        }
+        e = std::move(t);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  std::string_view src_;
+  std::vector<Token> toks_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
+StatusOr<Body> Parse(std::string_view source) {
+  ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(source));
+  return Parser(source, std::move(tokens)).ParseTemplate();
+}
+
+}  // namespace idefics::tokenizer::jinja

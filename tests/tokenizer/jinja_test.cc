@@ -1,0 +1,155 @@
+// The Jinja subset interpreter: expressions, statements, whitespace control, builtins, and the errors for
+// constructs outside the subset (which must name the construct and its position).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/jinja.h"
+
+namespace idefics::tokenizer::jinja {
+namespace {
+
+using nlohmann::json;
+
+std::string Render(const std::string& src, const json& ctx = json::object()) {
+  auto t = Template::Parse(src);
+  if (!t.ok()) return "PARSE ERROR: " + t.status().ToString();
+  auto r = t->Render(ctx);
+  if (!r.ok()) return "RENDER ERROR: " + r.status().ToString();
+  return *r;
+}
+
+Status RenderStatus(const std::string& src, const json& ctx = json::object()) {
+  auto t = Template::Parse(src);
+  if (!t.ok()) return t.status();
+  auto r = t->Render(ctx);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+TEST(Jinja, LiteralsAndOutput) {
+  EXPECT_EQ(Render("a{{ 'b' }}c{{ \"d\" }}"), "abcd");
+  EXPECT_EQ(Render("{{ 1 }} {{ 2.5 }} {{ true }} {{ none }} {{ 3.0 }}"), "1 2.5 True None 3.0");
+  EXPECT_EQ(Render("{{ 'it\\'s' }}|{{ 'a\\nb' }}"), "it's|a\nb");
+  EXPECT_EQ(Render("{{ undefined_var }}x"), "x");
+  EXPECT_EQ(Render("{{ [1, 'a'] }} {{ {'k': 1} }}"), "[1, 'a'] {'k': 1}");
+}
+
+TEST(Jinja, Operators) {
+  EXPECT_EQ(Render("{{ 'a' + 'b' }}{{ 1 ~ 'x' ~ none }}"), "ab1xNone");
+  EXPECT_EQ(Render("{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -1 % 3 }} {{ 7 / 2 }} {{ 2 ** 3 }}"),
+            "7 3 -4 1 2 3.5 8");
+  EXPECT_EQ(Render("{{ 1 == 1.0 }} {{ 'a' != 'b' }} {{ 2 < 3 }} {{ 'b' >= 'a' }}"), "True True True True");
+  EXPECT_EQ(Render("{{ 'ell' in 'hello' }} {{ 3 not in [1, 2] }} {{ 'k' in {'k': 0} }}"), "True True True");
+  EXPECT_EQ(Render("{{ true and false }} {{ false or 'x' }} {{ not 0 }} {{ not 1 and true }}"), "False x True False");
+  EXPECT_EQ(Render("{{ 'y' if 1 > 2 else 'n' }}{{ 'z' if false }}"), "n");
+  EXPECT_EQ(Render("{{ 'ab' * 3 }}"), "ababab");
+}
+
+TEST(Jinja, SubscriptsAndAttributes) {
+  const json ctx = {{"m", {{"role", "user"}, {"content", json::array({{{"type", "image"}}})}}}};
+  EXPECT_EQ(Render("{{ m['role'] }} {{ m.role }} {{ m['content'][0]['type'] }} {{ m.content[0].type }}", ctx),
+            "user user image image");
+  EXPECT_EQ(Render("{{ m['missing'] is defined }} {{ m.role is defined }}", ctx), "False True");
+  EXPECT_EQ(Render("{{ [1, 2, 3][-1] }} {{ [1, 2, 3][1:] }} {{ 'hello'[::-1] }} {{ 'héllo'[1] }}"),
+            "3 [2, 3] olleh é");
+  // A string's item 'type' is undefined (not an error), as in jinja2.
+  EXPECT_EQ(Render("{{ 'text'[0]['type'] == 'image' }}"), "False");
+  EXPECT_NE(Render("{{ nothing.attr }}").find("undefined"), std::string::npos);
+}
+
+TEST(Jinja, ForLoop) {
+  const json ctx = {{"xs", {"a", "b", "c"}}};
+  EXPECT_EQ(Render("{% for x in xs %}{{ loop.index }}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}", ctx),
+            "1a,2b,3c");
+  EXPECT_EQ(Render("{% for x in xs %}{{ loop.index0 }}{{ loop.first }}{{ loop.length }} {% endfor %}", ctx),
+            "0True3 1False3 2False3 ");
+  EXPECT_EQ(Render("{% for x in xs if x != 'b' %}{{ x }}{{ loop.length }}{% endfor %}", ctx), "a2c2");
+  EXPECT_EQ(Render("{% for x in [] %}x{% else %}empty{% endfor %}"), "empty");
+  EXPECT_EQ(Render("{% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}"), "a=1");
+  EXPECT_EQ(Render("{% for x in xs %}{% if x == 'b' %}{% break %}{% endif %}{{ x }}{% endfor %}", ctx), "a");
+  EXPECT_EQ(Render("{% for x in xs %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}", ctx), "ac");
+  // Nested loops restore the outer loop variable.
+  EXPECT_EQ(Render("{% for x in [1, 2] %}{% for y in [1] %}{% endfor %}{{ loop.index }}{% endfor %}"), "12");
+}
+
+TEST(Jinja, IfAndSet) {
+  EXPECT_EQ(Render("{% if 0 %}a{% elif '' %}b{% elif [1] %}c{% else %}d{% endif %}"), "c");
+  EXPECT_EQ(Render("{% if 0 %}a{% else %}d{% endif %}"), "d");
+  EXPECT_EQ(Render("{% set x = 'v' %}{{ x }}"), "v");
+  // A set inside a loop does not leak out; a namespace attribute does.
+  EXPECT_EQ(Render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}"), "1");
+  EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"),
+            "3");
+}
+
+TEST(Jinja, FiltersMethodsTests) {
+  EXPECT_EQ(Render("{{ 'hELLO wORLD'.capitalize() }} {{ 'hi' | upper }} {{ 'HI'.lower() }} {{ 'ab cd' | title }}"),
+            "Hello world HI hi Ab Cd");
+  EXPECT_EQ(Render("[{{ '  x \\n' | trim }}][{{ '  y '.strip() }}][{{ 'xxy'.lstrip('x') }}]"), "[x][y][y]");
+  EXPECT_EQ(Render("{{ 'abc' | length }} {{ [1, 2] | length }} {{ 'ab'.startswith('a') }} {{ 'ab'.endswith('a') }}"),
+            "3 2 True False");
+  EXPECT_EQ(Render("{{ 'user' | capitalize }} {{ ['a', 'b'] | join(', ') }} {{ x | default('d') }}"), "User a, b d");
+  EXPECT_EQ(Render("{{ 'a,b'.split(',') }} {{ 'aXbX'.replace('X', '-') }} {{ [1, 2] | first }}"),
+            "['a', 'b'] a-b- 1");
+  EXPECT_EQ(Render("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ 3 is not string }}"),
+            "False True True True");
+  EXPECT_EQ(Render("{{ {'a': 1}.get('b', 'z') }} {{ {'a': [1, 'x']} | tojson }}"), "z {\"a\":[1,\"x\"]}");
+}
+
+TEST(Jinja, WhitespaceControl) {
+  EXPECT_EQ(Render("a  {{- 'b' -}}  c"), "abc");
+  EXPECT_EQ(Render("a\n  {%- if true -%}\n  b\n{%- endif %}"), "ab");
+  // trim_blocks: the newline after a block tag goes; lstrip_blocks: indentation before it goes.
+  EXPECT_EQ(Render("{% if true %}\nx\n    {% endif %}\ny"), "x\ny");
+  EXPECT_EQ(Render("{{ 'v' }}\nz"), "v\nz");  // not after an expression
+  EXPECT_EQ(Render("a{# comment #}b{#- c -#} c"), "abc");
+  EXPECT_EQ(Render("  {%+ if true %}x{% endif %}"), "  x");
+}
+
+TEST(Jinja, RaiseException) {
+  Status s = RenderStatus("{% if messages | length == 0 %}{{ raise_exception('need messages') }}{% endif %}",
+                          json{{"messages", json::array()}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("need messages"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("line 1"), std::string::npos) << s.message();
+}
+
+TEST(Jinja, UnsupportedConstructsAreNamed) {
+  struct Case {
+    const char* src;
+    const char* needle;
+  };
+  for (const Case& c : {Case{"{% macro m() %}x{% endmacro %}", "macro"}, Case{"{% include 'x' %}", "include"},
+                        Case{"{{ x | wordwrap }}", "filter 'wordwrap'"}, Case{"{{ 'a'.zfill(3) }}", "zfill"},
+                        Case{"{{ x is divisibleby(3) }}", "test 'divisibleby'"},
+                        Case{"\n{{ strftime_now('%Y') }}", "strftime_now"},
+                        Case{"{% set a, b = 1, 2 %}", "several targets"}}) {
+    Status s = RenderStatus(c.src, json{{"x", 1}});
+    ASSERT_FALSE(s.ok()) << c.src;
+    EXPECT_EQ(s.code(), StatusCode::kUnimplemented) << c.src << ": " << s.ToString();
+    EXPECT_NE(s.message().find(c.needle), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("line "), std::string::npos) << s.message();
+  }
+  Status s = RenderStatus("\n\n  {{ strftime_now() }}");
+  EXPECT_NE(s.message().find("line 3, column 6"), std::string::npos) << s.message();
+}
+
+TEST(Jinja, SyntaxErrors) {
+  for (const char* src : {"{{ 'unterminated }}", "{% if x %}no end", "{{ 1 + }}", "{% for x %}{% endfor %}",
+                          "{% endif %}", "{{ x ", "{# open", "{{ a[ }}", "{{ @ }}"}) {
+    Status s = RenderStatus(src);
+    ASSERT_FALSE(s.ok()) << src;
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << src << ": " << s.ToString();
+    EXPECT_NE(s.message().find("line 1"), std::string::npos) << s.message();
+  }
+}
+
+TEST(Jinja, RuntimeErrors) {
+  EXPECT_FALSE(RenderStatus("{{ 1 + 'a' }}").ok());
+  EXPECT_FALSE(RenderStatus("{{ 1 // 0 }}").ok());
+  EXPECT_FALSE(RenderStatus("{% for x in 3 %}{% endfor %}").ok());
+  EXPECT_FALSE(RenderStatus("{{ 1 < 'a' }}").ok());
+}
+
+}  // namespace
+}  // namespace idefics::tokenizer::jinja
