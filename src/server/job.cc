@@ -4,17 +4,6 @@
 
 namespace idefics::server {
 
-const char* FinishReasonName(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    default:
-      return nullptr;
-  }
-}
-
 bool Job::Next(JobEvent* event, std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!cv_.wait_for(lock, wait, [&] { return !events_.empty(); })) return false;

@@ -30,16 +30,10 @@ struct JobImage {
 struct JobInput {
   std::vector<int32_t> prompt;  // token ids, images expanded
   std::vector<JobImage> images; // in prompt order
-  SamplingOptions sampling;
-  int64_t max_tokens = 16;
-  std::vector<std::string> stop;
-  bool ignore_eos = false;
+  GenerationSettings settings;
   Clock::time_point arrival = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();
 };
-
-enum class FinishReason { kNone, kStop, kLength };
-const char* FinishReasonName(FinishReason r);
 
 struct JobEvent {
   std::string text;                   // new text (may be empty on the final event)

@@ -162,14 +162,20 @@ std::variant<ChatRequest, ApiError> ParseChatRequest(const std::string& body_tex
     auto max_completion = r.Integer("max_completion_tokens", 1, limits.max_tokens_cap);
     auto max_tokens = r.Integer("max_tokens", 1, limits.max_tokens_cap);
     req.max_tokens = max_completion ? max_completion : max_tokens;
-    if (auto t = r.Number("temperature", 0.0, 2.0)) req.sampling.temperature = *t;
+    // OpenAI's default temperature is 1 (sampling); 0 asks for the deterministic argmax.
+    req.sampling.greedy = false;
+    req.sampling.temperature = 1.0f;
+    if (auto t = r.Number("temperature", 0.0, 2.0)) {
+      req.sampling.greedy = *t == 0.0;
+      if (*t > 0.0) req.sampling.temperature = static_cast<float>(*t);
+    }
     if (auto p = r.Number("top_p", 0.0, 1.0)) {
       if (*p == 0.0) r.Fail("'top_p' must be greater than 0", "top_p");
-      req.sampling.top_p = *p;
+      req.sampling.top_p = static_cast<float>(*p);
     }
-    if (auto k = r.Integer("top_k", 0, 1 << 30)) req.sampling.top_k = *k;
-    if (auto p = r.Number("min_p", 0.0, 1.0)) req.sampling.min_p = *p;
-    if (auto p = r.Number("repeat_penalty", 0.01, 100.0)) req.sampling.repeat_penalty = *p;
+    if (auto k = r.Integer("top_k", 0, 1 << 30)) req.sampling.top_k = static_cast<int32_t>(*k);
+    if (auto p = r.Number("min_p", 0.0, 1.0)) req.sampling.min_p = static_cast<float>(*p);
+    if (auto p = r.Number("repeat_penalty", 0.01, 100.0)) req.sampling.repetition_penalty = static_cast<float>(*p);
     // Accepted for compatibility, not applied (documented in docs/server.md).
     r.Number("presence_penalty", -2.0, 2.0);
     r.Number("frequency_penalty", -2.0, 2.0);

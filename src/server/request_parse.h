@@ -24,7 +24,7 @@ struct ChatRequest {
   std::vector<std::string> image_urls;     // in order of appearance; ChatPart::is_image refers to these
   std::vector<std::string> image_params;   // the JSON path of each, for error messages
   std::optional<int64_t> max_tokens;       // max_completion_tokens or max_tokens
-  SamplingOptions sampling;
+  SamplingParams sampling;                 // temperature 0 -> greedy; absent -> OpenAI's default 1.0
   bool seed_given = false;
   std::vector<std::string> stop;
   bool stream = false;

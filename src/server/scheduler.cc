@@ -5,19 +5,14 @@
 #include <algorithm>
 #include <condition_variable>
 
-#include "server/stop_matcher.h"
-
 namespace idefics::server {
 
 struct Scheduler::Sequence {
   std::shared_ptr<Job> job;
   std::unique_ptr<KvCache> cache;
-  std::unique_ptr<TokenSampler> sampler;
-  std::unique_ptr<Detokenizer> detok;
-  std::unique_ptr<StopMatcher> stop;
+  std::unique_ptr<SequenceDecoder> decoder;
   int32_t last_token = 0;
   int64_t prompt_tokens = 0;
-  int64_t generated = 0;
 };
 
 Scheduler::Scheduler(Backend& backend, ImageFeatureCache& cache, Metrics& metrics, SchedulerOptions options)
@@ -152,10 +147,8 @@ void Scheduler::Admit(const std::shared_ptr<Job>& job) {
   auto seq = std::make_unique<Sequence>();
   seq->job = job;
   seq->prompt_tokens = static_cast<int64_t>(input.prompt.size());
-  seq->cache = backend_.NewCache(seq->prompt_tokens + input.max_tokens);
-  seq->sampler = backend_.NewSampler(input.sampling, input.prompt);
-  seq->detok = backend_.NewDetokenizer();
-  seq->stop = std::make_unique<StopMatcher>(input.stop);
+  seq->cache = backend_.NewCache(seq->prompt_tokens + input.settings.max_tokens);
+  seq->decoder = backend_.NewSequence(input.settings, input.prompt);
   const int64_t vocab = backend_.VocabSize();
   std::vector<float> logits(static_cast<size_t>(vocab));  // [vocab]
   Status st = backend_.Prefill(input.prompt, *features, *seq->cache, logits.data());
@@ -164,9 +157,8 @@ void Scheduler::Admit(const std::shared_ptr<Job>& job) {
     return;
   }
   metrics_.prompt_tokens += seq->prompt_tokens;
-  const int32_t token = seq->sampler->Sample(logits.data(), vocab);
   metrics_.ObserveTimeToFirstToken(std::chrono::duration<double>(Clock::now() - input.arrival).count());
-  if (!Consume(*seq, token)) active_.push_back(std::move(seq));
+  if (!Consume(*seq, std::span<float>(logits))) active_.push_back(std::move(seq));
 }
 
 void Scheduler::DecodeStep() {
@@ -191,33 +183,27 @@ void Scheduler::DecodeStep() {
   still.reserve(active_.size());
   for (int64_t i = 0; i < n; ++i) {
     Sequence& seq = *active_[i];
-    const int32_t token = seq.sampler->Sample(logits_.data() + i * vocab, vocab);
-    if (!Consume(seq, token)) still.push_back(std::move(active_[i]));
+    if (!Consume(seq, std::span<float>(logits_.data() + i * vocab, static_cast<size_t>(vocab))))
+      still.push_back(std::move(active_[i]));
   }
   active_.swap(still);
 }
 
-bool Scheduler::Consume(Sequence& seq, int32_t token) {
+bool Scheduler::Consume(Sequence& seq, std::span<float> logits) {
   Job& job = *seq.job;
-  const JobInput& input = job.input();
-  ++seq.generated;
-  ++metrics_.generated_tokens;
-  auto finish = [&](FinishReason reason) {
-    std::string tail = seq.stop->Add(seq.detok->Flush());
-    tail += seq.stop->Flush();
-    job.Emit(std::move(tail));
-    job.Finish(reason, seq.prompt_tokens, seq.generated);
+  SequenceDecoder::Step step = seq.decoder->Advance(logits);
+  if (step.token >= 0) ++metrics_.generated_tokens;
+  job.Emit(std::move(step.text));
+  // The sampled token is fed at the next step, so it needs one free cache position (always there when
+  // capacity = prompt + max_tokens; checked anyway).
+  if (step.finish == FinishReason::kNone && seq.cache->size() >= seq.cache->capacity())
+    step.finish = FinishReason::kLength;
+  if (step.finish != FinishReason::kNone) {
+    job.Finish(step.finish, seq.prompt_tokens, seq.decoder->generated_tokens());
     ++metrics_.completions_finished;
     return true;
-  };
-  if (!input.ignore_eos && backend_.IsEndOfGeneration(token)) return finish(FinishReason::kStop);
-  seq.sampler->Accept(token);
-  seq.last_token = token;
-  job.Emit(seq.stop->Add(seq.detok->Add(token)));
-  if (seq.stop->stopped()) return finish(FinishReason::kStop);
-  // The sampled token is not yet in the cache; the next step needs one free position for it.
-  if (seq.generated >= input.max_tokens || seq.cache->size() >= seq.cache->capacity())
-    return finish(FinishReason::kLength);
+  }
+  seq.last_token = step.token;
   return false;
 }
 

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -42,8 +43,9 @@ class Scheduler {
   void ReapCancelled();
   void Admit(const std::shared_ptr<Job>& job);
   void DecodeStep();
-  // Handles one sampled token; true when the sequence is finished (and its job told so).
-  bool Consume(Sequence& seq, int32_t token);
+  // Samples the next token from the sequence's logits and forwards its text; true when the sequence is
+  // finished (and its job told so).
+  bool Consume(Sequence& seq, std::span<float> logits);
   StatusOr<std::vector<float>> GatherImageFeatures(JobInput& input);
   void PublishGauges();
 
