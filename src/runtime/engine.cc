@@ -221,6 +221,13 @@ StatusOr<PreparedPrompt> Engine::Prepare(const GenerationRequest& request) const
   return p;
 }
 
+StatusOr<std::vector<int32_t>> Engine::PromptIds(const GenerationRequest& request) const {
+  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->chat_template ? &*s_->chat_template : nullptr,
+                                                 s_->template_vars));
+  const bool split = request.split.value_or(s_->folder.preprocessor.do_image_splitting);
+  return TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, split);
+}
+
 SequenceState Engine::NewSequence(const GenerationRequest& request, std::span<const int32_t> prompt_ids) const {
   StopConfig stop;
   stop.eos_ids = s_->eos_ids;

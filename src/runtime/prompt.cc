@@ -22,6 +22,12 @@ std::string ImageName(const ContentPart& part, size_t index) {
 
 }  // namespace
 
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template_source) {
+  if (request.raw_prompt || chat_template_source.empty()) return RenderPrompt(request, nullptr);
+  ASSIGN_OR_RETURN(tokenizer::ChatTemplate tmpl, tokenizer::ChatTemplate::FromSource(chat_template_source));
+  return RenderPrompt(request, &tmpl);
+}
+
 int64_t CountImagePlaceholders(std::string_view text) {
   int64_t n = 0;
   for (size_t pos = text.find(kImagePlaceholder); pos != std::string_view::npos;

@@ -34,6 +34,9 @@ struct PromptText {
 StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokenizer::ChatTemplate* chat_template,
                                   const nlohmann::json& template_vars = nlohmann::json::object());
 
+// The same with a template given as source text (parsed on every call; prefer the parsed form).
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template_source);
+
 // Number of literal "<image>" occurrences.
 int64_t CountImagePlaceholders(std::string_view text);
 

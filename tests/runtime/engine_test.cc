@@ -234,6 +234,9 @@ TEST(EngineTest, DecodeBatchLoopMatchesGolden) {
   for (const auto& c : cases) {
     auto p = engine->Prepare(c.request);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto ids_only = engine->PromptIds(c.request);
+    ASSERT_TRUE(ids_only.ok());
+    EXPECT_EQ(*ids_only, p->ids);
     auto features = model.EncodeImages(p->images);
     ASSERT_TRUE(features.ok());
     caches.push_back(model.NewCache(static_cast<int64_t>(p->ids.size()) + p->max_tokens));
