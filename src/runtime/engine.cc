@@ -276,6 +276,12 @@ StatusOr<GenerationResult> Engine::Generate(const GenerationRequest& request, co
     cache = local_cache.get();
   }
 
+  if (cache->capacity() < need) {
+    if (options.session) options.session->Reset();
+    return ResourceExhausted("cannot allocate a KV cache for " + std::to_string(need) + " tokens (prompt " +
+                             std::to_string(prompt.ids.size()) + " + max_tokens " +
+                             std::to_string(request.max_tokens) + ")");
+  }
   SequenceState seq = NewSequence(request, prompt.ids);
   GeneratorInputs in;
   in.model = s_->model.get();
