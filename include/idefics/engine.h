@@ -200,6 +200,10 @@ class Engine {
   // Template + tokenization + image expansion + context check, then image decoding and preprocessing.
   // Touches no model state (safe to call from other threads while the model runs).
   StatusOr<PreparedPrompt> Prepare(const GenerationRequest& request) const;
+  // Only the token ids of a request (template, <image> expansion with request.split or the folder default,
+  // BOS); image parts are not decoded (they may be empty). For schedulers that preprocess and cache images
+  // themselves. No context check.
+  StatusOr<std::vector<int32_t>> PromptIds(const GenerationRequest& request) const;
   // Context check alone: OutOfRange naming the numbers when prompt_tokens + max_tokens > context_length().
   Status CheckContext(int64_t prompt_tokens, int64_t max_tokens) const;
   // A fresh sampler/stop state for `request` (its sampling, stop strings, max_tokens, banned ids).

@@ -1,6 +1,7 @@
 // idefics run: answer one prompt about images. Loads the model, renders the chat template (or takes a raw
 // prompt), generates with streaming to stdout; --json, --dump-logits and --dump-dir for tools and debugging.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,58 @@ nlohmann::json TimingsJson(const Timings& t) {
           {"prefill_ms", t.prefill_ms},   {"decode_ms", t.decode_ms},         {"prompt_tokens", t.prompt_tokens},
           {"generated_tokens", t.generated_tokens}};
 }
+
+// --dump-dir: the model reports vision/connector stages once per (sub-)image; equal-shaped repeats are stacked
+// along a new leading axis ([n_images, ...] like the goldens), differently shaped ones get a ".<k>" suffix.
+class StageDumps {
+ public:
+  void Add(const std::string& name, const float* data, const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
+    if (it == entries_.end()) {
+      entries_.push_back({name, {}});
+      it = entries_.end() - 1;
+    }
+    it->parts.push_back({shape, std::vector<float>(data, data + n)});
+  }
+
+  Status Write(const std::string& dir) const {
+    for (const Entry& e : entries_) {
+      const bool same = std::all_of(e.parts.begin(), e.parts.end(),
+                                    [&](const Part& p) { return p.shape == e.parts[0].shape; });
+      if (e.parts.size() == 1 || !same) {
+        for (size_t k = 0; k < e.parts.size(); ++k) {
+          const std::string name = e.parts.size() == 1 ? e.name : e.name + "." + std::to_string(k);
+          RETURN_IF_ERROR(WriteOne(dir, name, e.parts[k].shape, e.parts[k].data.data()));
+        }
+        continue;
+      }
+      std::vector<float> all;
+      for (const Part& p : e.parts) all.insert(all.end(), p.data.begin(), p.data.end());
+      std::vector<int64_t> shape = e.parts[0].shape;
+      shape.insert(shape.begin(), static_cast<int64_t>(e.parts.size()));
+      RETURN_IF_ERROR(WriteOne(dir, e.name, shape, all.data()));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  struct Part {
+    std::vector<int64_t> shape;
+    std::vector<float> data;
+  };
+  struct Entry {
+    std::string name;
+    std::vector<Part> parts;
+  };
+  static Status WriteOne(const std::string& dir, const std::string& name, const std::vector<int64_t>& shape,
+                         const float* data) {
+    const std::string path = (std::filesystem::path(dir) / (name + ".safetensors")).string();
+    return WriteSafetensors(path, {{name, DType::kF32, shape, data, nullptr}});
+  }
+  std::vector<Entry> entries_;
+};
 
 // Checks the --image files before the (slow) model load so a typo fails at once.
 Status CheckImagePaths(const std::vector<std::string>& paths) {
@@ -96,12 +149,10 @@ int RunRun(int argc, char** argv) {
   GenerateOptions gopts;
   gopts.prompt_logits = !dump_logits.empty();
   gopts.progress = [&](std::string_view stage, double f) { progress.Update(stage, f); };
-  Status dump_status;
+  StageDumps dumps;
   if (!dump_dir.empty()) {
     gopts.dump = [&](const std::string& name, const float* data, const std::vector<int64_t>& shape) {
-      if (!dump_status.ok()) return;
-      const std::string path = (std::filesystem::path(dump_dir) / (name + ".safetensors")).string();
-      dump_status = WriteSafetensors(path, {{name, DType::kF32, shape, data, nullptr}});
+      dumps.Add(name, data, shape);
     };
   }
   bool streamed_any = false;
@@ -122,9 +173,11 @@ int RunRun(int argc, char** argv) {
     std::fprintf(stderr, "idefics run: %s\n", result.status().ToString().c_str());
     return 1;
   }
-  if (!dump_status.ok()) {
-    std::fprintf(stderr, "idefics run: --dump-dir: %s\n", dump_status.ToString().c_str());
-    return 1;
+  if (!dump_dir.empty()) {
+    if (Status st = dumps.Write(dump_dir); !st.ok()) {
+      std::fprintf(stderr, "idefics run: --dump-dir: %s\n", st.ToString().c_str());
+      return 1;
+    }
   }
   if (!dump_logits.empty()) {
     const int64_t n = result->timings.prompt_tokens;

@@ -1,6 +1,8 @@
 // Flags shared by `idefics run` and `idefics chat` (see run_flags.h).
 #include "cli/run_flags.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace idefics::cli {
@@ -19,12 +21,17 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
 void AddSamplingFlags(CLI::App& app, SamplingFlags* f) {
   app.add_option("--max-tokens", f->max_tokens, "maximum number of new tokens (default 512)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--temperature", f->temperature, "sampling temperature; > 0 enables sampling (default: greedy)");
-  app.add_option("--top-k", f->top_k, "sample from the k most likely tokens (enables sampling; 0 = off)");
-  app.add_option("--top-p", f->top_p, "nucleus sampling mass in (0, 1] (enables sampling)");
-  app.add_option("--min-p", f->min_p, "drop tokens below min_p x the top probability (enables sampling)");
+  app.add_option("--temperature", f->temperature, "sampling temperature; > 0 enables sampling (default: greedy)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-k", f->top_k, "sample from the k most likely tokens (enables sampling; 0 = off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-p", f->top_p, "nucleus sampling mass in (0, 1] (enables sampling)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-p", f->min_p, "drop tokens below min_p x the top probability (enables sampling)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--repeat-penalty", f->repeat_penalty,
-                 "repetition penalty over prompt + output, as transformers (1 = off, default)");
+                 "repetition penalty over prompt + output, as transformers (1 = off, default)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--seed", f->seed, "random seed for sampling (default 0: runs are reproducible)");
   app.add_flag("--greedy", f->greedy, "always pick the most likely token (the default unless sampling flags are given)");
   auto* split = app.add_flag("--split", f->split, "split each image into 4 crops + the whole image");
@@ -52,23 +59,33 @@ std::optional<bool> SplitOverride(const SamplingFlags& f) {
   return std::nullopt;
 }
 
+Progress::Progress(bool enabled) : enabled_(enabled), tty_(enabled && isatty(STDERR_FILENO) != 0) {}
+
 void Progress::Update(std::string_view stage, double fraction) {
   if (!enabled_) return;
   const char* label = stage == "load" ? "loading weights" : stage == "vision" ? "encoding images" : nullptr;
   if (!label) return;  // prefill and other stages are quick enough to go unreported
+  if (stage != stage_) {
+    Done();
+    stage_ = std::string(stage);
+    last_percent_ = -1;
+    finished_ = false;
+  }
+  if (finished_) return;  // a repeated final report
   const int percent = static_cast<int>(fraction * 100.0 + 0.5);
-  if (open_ && stage == stage_ && percent == last_percent_) return;
-  if (open_ && stage != stage_) Done();
-  stage_ = std::string(stage);
+  if (!open_) {
+    std::fprintf(stderr, "%s...", label);
+    open_ = true;
+  }
+  // On a terminal the percentage is redrawn in place; in a log only the start and the end are written.
+  if (tty_ && stage == "load" && percent != last_percent_) std::fprintf(stderr, "\r%s %3d%%", label, percent);
   last_percent_ = percent;
-  if (stage == "vision") {
-    std::fprintf(stderr, "\r%s%s", label, fraction >= 1.0 ? " done" : "...");
-  } else {
-    std::fprintf(stderr, "\r%s %3d%%", label, percent);
+  if (fraction >= 1.0) {
+    if (!tty_ || stage != "load") std::fprintf(stderr, " done");
+    finished_ = true;
+    Done();
   }
   std::fflush(stderr);
-  open_ = true;
-  if (fraction >= 1.0) Done();
 }
 
 void Progress::Done() {

@@ -42,14 +42,16 @@ std::optional<bool> SplitOverride(const SamplingFlags& f);
 // A one-line progress display on stderr ("loading weights  42%"), silent when !enabled.
 class Progress {
  public:
-  explicit Progress(bool enabled) : enabled_(enabled) {}
+  explicit Progress(bool enabled);
   ~Progress() { Done(); }
   void Update(std::string_view stage, double fraction);
   void Done();  // ends the current line
 
  private:
   bool enabled_;
+  bool tty_;
   bool open_ = false;
+  bool finished_ = false;
   int last_percent_ = -1;
   std::string stage_;
 };

@@ -1,61 +1,133 @@
-// Scalar attention: one (query row, head) at a time; work split into one contiguous range per worker.
-// Mirrors eager attention (matmul, scale, softmax in float32, matmul with V) of the Idefics2/Mistral modules.
+// Attention: a scalar per-(query, head) reference, and a blocked path that hands q·kᵀ to MatMul (the fast
+// kernel) for prefill-sized query blocks. Mirrors eager attention (matmul, scale, softmax in float32, matmul
+// with V) of Idefics2VisionAttention / Idefics2PerceiverAttention / MistralAttention.
 #include "kernels/attention.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/check.h"
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 
 namespace idefics {
 namespace {
 
+constexpr int64_t kQueryBlock = 256;  // query rows per MatMul in the blocked path
+
 int Workers(const ThreadPool* pool) { return pool ? pool->size() : 1; }
 
-void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
-  const int64_t group = a.n_heads / a.n_kv_heads;
-  const int64_t hd = a.head_dim;
-  const float* q = a.q + i * a.q_stride + h * hd;
-  const int64_t kv_off = (h / group) * hd;
-  int64_t j0 = 0, j1 = a.n_keys;
+// Visible keys [j0, j1) of query i.
+void KeyRange(const AttentionArgs& a, int64_t i, int64_t* j0, int64_t* j1) {
+  *j0 = 0;
+  *j1 = a.n_keys;
   if (a.causal) {
     const int64_t p = a.q_pos0 + i;
-    j1 = p + 1;
-    if (a.window > 0) j0 = std::max<int64_t>(0, p - a.window + 1);
+    *j1 = p + 1;
+    if (a.window > 0) *j0 = std::max<int64_t>(0, p - a.window + 1);
   }
-  const float sqrt_hd = std::sqrt(static_cast<float>(hd));
+}
+
+float Scale(const AttentionArgs& a, float dot) {
+  return a.divide_by_sqrt ? dot / std::sqrt(static_cast<float>(a.head_dim)) : dot * a.scale;
+}
+
+// In place: scores[0, n) -> probabilities (max subtracted, exp, normalized by the float32 sum).
+void Softmax(float* scores, int64_t n) {
   float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, scores[j]);
+  float sum = 0.f;
+  for (int64_t j = 0; j < n; ++j) {
+    scores[j] = std::exp(scores[j] - mx);
+    sum += scores[j];
+  }
+  // torch normalizes the probabilities first, then multiplies with V.
+  for (int64_t j = 0; j < n; ++j) scores[j] = scores[j] / sum;
+}
+
+// out[hd] = Σ_j p[j] · v[j] in key order (v rows `stride` floats apart).
+void WeightedSum(const float* p, const float* v, int64_t n, int64_t stride, int64_t hd, float* out) {
+  for (int64_t d = 0; d < hd; ++d) out[d] = 0.f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float pj = p[j];
+    const float* vj = v + j * stride;
+    for (int64_t d = 0; d < hd; ++d) out[d] += pj * vj[d];
+  }
+}
+
+void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
+  const int64_t hd = a.head_dim;
+  const float* q = a.q + i * a.q_stride + h * hd;
+  const int64_t kv_off = (h / (a.n_heads / a.n_kv_heads)) * hd;
+  int64_t j0, j1;
+  KeyRange(a, i, &j0, &j1);
   for (int64_t j = j0; j < j1; ++j) {
     const float* k = a.k + j * a.kv_stride + kv_off;
     float dot = 0.f;
     for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
-    const float s = a.divide_by_sqrt ? dot / sqrt_hd : dot * a.scale;
-    scores[j - j0] = s;
-    mx = std::max(mx, s);
+    scores[j - j0] = Scale(a, dot);
   }
-  float sum = 0.f;
-  for (int64_t j = 0; j < j1 - j0; ++j) {
-    scores[j] = std::exp(scores[j] - mx);
-    sum += scores[j];
-  }
-  float* out = a.out + i * a.out_stride + h * hd;
-  for (int64_t d = 0; d < hd; ++d) out[d] = 0.f;
-  // torch normalizes the probabilities first, then multiplies with V.
-  for (int64_t j = j0; j < j1; ++j) {
-    const float p = scores[j - j0] / sum;
-    const float* v = a.v + j * a.kv_stride + kv_off;
-    for (int64_t d = 0; d < hd; ++d) out[d] += p * v[d];
+  Softmax(scores, j1 - j0);
+  WeightedSum(scores, a.v + j0 * a.kv_stride + kv_off, j1 - j0, a.kv_stride, hd, a.out + i * a.out_stride + h * hd);
+}
+
+// Blocked path: for each query block and kv head, pack the block's visible keys/values contiguously, compute
+// all scores of each query head of the group with one MatMul, then softmax + weighted sum per row.
+void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
+  const int64_t qb_max = std::min(a.n_q, kQueryBlock);
+  float* kp = scratch;                  // [n_keys, hd] packed keys of one kv head
+  float* vp = kp + a.n_keys * hd;       // [n_keys, hd] packed values
+  float* qp = vp + a.n_keys * hd;       // [qb, hd] packed queries of one head
+  float* sc = qp + qb_max * hd;         // [qb, n_keys] scores, then probabilities
+  for (int64_t i0 = 0; i0 < a.n_q; i0 += kQueryBlock) {
+    const int64_t qb = std::min(kQueryBlock, a.n_q - i0);
+    int64_t kb0, unused, kb1;
+    KeyRange(a, i0, &kb0, &unused);
+    KeyRange(a, i0 + qb - 1, &unused, &kb1);
+    const int64_t nk = kb1 - kb0;  // keys visible to some query of the block
+    for (int64_t g = 0; g < a.n_kv_heads; ++g) {
+      for (int64_t j = 0; j < nk; ++j) {
+        std::memcpy(kp + j * hd, a.k + (kb0 + j) * a.kv_stride + g * hd, sizeof(float) * hd);
+        std::memcpy(vp + j * hd, a.v + (kb0 + j) * a.kv_stride + g * hd, sizeof(float) * hd);
+      }
+      const WeightMatrix keys{WeightFormat::kF32, nk, hd, kp};
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t r = 0; r < qb; ++r)
+          std::memcpy(qp + r * hd, a.q + (i0 + r) * a.q_stride + h * hd, sizeof(float) * hd);
+        MatMul(qp, qb, keys, nullptr, sc, pool);  // [qb, nk] = q·kᵀ
+        auto rows = [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            int64_t j0, j1;
+            KeyRange(a, i0 + r, &j0, &j1);
+            float* s = sc + r * nk + (j0 - kb0);
+            for (int64_t j = 0; j < j1 - j0; ++j) s[j] = Scale(a, s[j]);
+            Softmax(s, j1 - j0);
+            WeightedSum(s, vp + (j0 - kb0) * hd, j1 - j0, hd, hd, a.out + (i0 + r) * a.out_stride + h * hd);
+          }
+        };
+        if (pool && qb > 1) {
+          pool->ParallelFor(qb, 4, rows);
+        } else {
+          rows(0, qb);
+        }
+      }
+    }
   }
 }
 
 }  // namespace
 
-size_t AttentionScratchFloats(int64_t n_keys, const ThreadPool* pool) {
-  return static_cast<size_t>(Workers(pool)) * static_cast<size_t>(std::max<int64_t>(n_keys, 1));
+size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool) {
+  n_keys = std::max<int64_t>(n_keys, 1);
+  const size_t ref = static_cast<size_t>(Workers(pool)) * n_keys;
+  const int64_t qb = std::min(std::max<int64_t>(n_q, 1), kQueryBlock);
+  const size_t blocked = static_cast<size_t>(2 * n_keys * head_dim + qb * head_dim + qb * n_keys);
+  return std::max(ref, blocked);
 }
 
-void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
+void AttentionRef(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   IDEFICS_CHECK(a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0);
   if (a.causal) IDEFICS_CHECK(a.q_pos0 + a.n_q <= a.n_keys);
   const int64_t items = a.n_q * a.n_heads;  // item = i * n_heads + h
@@ -71,6 +143,13 @@ void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   } else {
     run(0);
   }
+}
+
+void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
+  if (a.n_q < kAttentionGemmMinQueries) return AttentionRef(a, scratch, pool);
+  IDEFICS_CHECK(a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0);
+  if (a.causal) IDEFICS_CHECK(a.q_pos0 + a.n_q <= a.n_keys);
+  AttentionBlocked(a, scratch, pool);
 }
 
 }  // namespace idefics

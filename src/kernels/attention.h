@@ -37,11 +37,18 @@ struct AttentionArgs {
   int64_t out_stride = 0;
 };
 
-// Floats of scratch Attention needs (one score row per worker).
-size_t AttentionScratchFloats(int64_t n_keys, const ThreadPool* pool);
+// Floats of scratch Attention needs for up to n_q queries against up to n_keys keys.
+size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool);
 
-// Softmax in float32 with the max subtracted; each (query, head) is computed by one thread in a fixed order,
-// so results do not depend on the thread count.
+// Softmax in float32 with the max subtracted. Blocks of >= kAttentionGemmMinQueries queries (prefill, vision,
+// perceiver) compute q·kᵀ with MatMul over packed per-head keys; fewer queries (decode) use AttentionRef.
+// Every score is one dot product accumulated in order and every output a sum over keys in order, so results
+// do not depend on the thread count (and equal AttentionRef when MatMul is the scalar reference).
 void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool);
+
+// The scalar twin: one (query row, head) at a time, split over the pool.
+void AttentionRef(const AttentionArgs& a, float* scratch, ThreadPool* pool);
+
+inline constexpr int64_t kAttentionGemmMinQueries = 16;
 
 }  // namespace idefics

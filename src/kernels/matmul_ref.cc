@@ -3,7 +3,6 @@
 #include <vector>
 
 #include "core/check.h"
-#include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "tensor/dtype.h"
 
@@ -31,20 +30,22 @@ size_t WeightRowBytes(WeightFormat f, int64_t cols) {
   return 0;
 }
 
-void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
-  const uint8_t* p = w.row(r);
+void DequantizeRowSegment(const WeightMatrix& w, int64_t r, int64_t k0, int64_t len, float* out) {
+  const uint8_t* row = w.row(r);
   switch (w.format) {
     case WeightFormat::kF32:
-      std::memcpy(out, p, w.cols * 4);
+      std::memcpy(out, row + k0 * 4, len * 4);
       return;
     case WeightFormat::kBF16:
-      ConvertToF32(DType::kBF16, p, out, w.cols);
+      ConvertToF32(DType::kBF16, row + k0 * 2, out, len);
       return;
     case WeightFormat::kF16:
-      ConvertToF32(DType::kF16, p, out, w.cols);
+      ConvertToF32(DType::kF16, row + k0 * 2, out, len);
       return;
-    case WeightFormat::kQ8_0:
-      for (int64_t b = 0; b < w.cols / 32; ++b, p += 34) {
+    case WeightFormat::kQ8_0: {
+      IDEFICS_CHECK(k0 % 32 == 0 && len % 32 == 0);
+      const uint8_t* p = row + (k0 / 32) * 34;
+      for (int64_t b = 0; b < len / 32; ++b, p += 34) {
         uint16_t s16;
         std::memcpy(&s16, p, 2);
         const float s = F16ToF32(s16);
@@ -52,9 +53,12 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
         for (int i = 0; i < 32; ++i) out[b * 32 + i] = s * q[i];
       }
       return;
-    case WeightFormat::kQ4_0:
+    }
+    case WeightFormat::kQ4_0: {
+      IDEFICS_CHECK(k0 % 32 == 0 && len % 32 == 0);
+      const uint8_t* p = row + (k0 / 32) * 18;
       // Byte i holds element i (low nibble) and element i + 16 (high nibble).
-      for (int64_t b = 0; b < w.cols / 32; ++b, p += 18) {
+      for (int64_t b = 0; b < len / 32; ++b, p += 18) {
         uint16_t s16;
         std::memcpy(&s16, p, 2);
         const float s = F16ToF32(s16);
@@ -64,8 +68,11 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
         }
       }
       return;
+    }
   }
 }
+
+void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) { DequantizeRowSegment(w, r, 0, w.cols, out); }
 
 void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y) {
   const int64_t N = w.rows, K = w.cols;
@@ -78,29 +85,6 @@ void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bi
       for (int64_t k = 0; k < K; ++k) acc += xm[k] * row[k];
       y[m * N + n] = acc + (bias ? bias[n] : 0.f);
     }
-  }
-}
-
-// Until the SIMD kernels land: split output columns over the pool, reference arithmetic per column.
-void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool) {
-  IDEFICS_CHECK(w.data != nullptr || w.rows == 0);
-  const int64_t N = w.rows, K = w.cols;
-  auto body = [&](int64_t n0, int64_t n1) {
-    std::vector<float> row(K);
-    for (int64_t n = n0; n < n1; ++n) {
-      DequantizeRow(w, n, row.data());
-      for (int64_t m = 0; m < M; ++m) {
-        const float* xm = x + m * K;
-        float acc = 0.f;
-        for (int64_t k = 0; k < K; ++k) acc += xm[k] * row[k];
-        y[m * N + n] = acc + (bias ? bias[n] : 0.f);
-      }
-    }
-  };
-  if (pool) {
-    pool->ParallelFor(N, 16, body);
-  } else {
-    body(0, N);
   }
 }
 

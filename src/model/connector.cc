@@ -2,6 +2,7 @@
 // [RMSNorm(context); RMSNorm(latents)] with GQA and no mask. Mirrors Idefics2Connector (transformers 4.45).
 #include "model/connector.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -11,6 +12,10 @@
 
 namespace idefics {
 
+namespace {
+constexpr int64_t kProjectionRows = 256;  // rows per modality-projection block
+}  // namespace
+
 void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out, const DumpFn& dump) {
   const int64_t S = nb_h * nb_w, Ht = c_.text.hidden_size, It = c_.text.intermediate_size;
   const PerceiverConfig& pc = c_.perceiver;
@@ -18,14 +23,20 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   const int64_t qd = pc.resampler_n_heads * hd, kvd = pc.num_key_value_heads * hd;
   const int64_t T = S + nl;  // keys: context first, then latents
 
-  // Modality projection: down(silu(gate(x)) * up(x)), no biases.
-  float* g = gate_.Get(S * It);  // [S, It]
-  float* u = up_.Get(S * It);    // [S, It]
-  MatMul(vision, S, w_.proj_gate, nullptr, g, pool_);
-  MatMul(vision, S, w_.proj_up, nullptr, u, pool_);
-  SiluMulInPlace(g, u, S * It, pool_);
-  float* ctx = ctx_.Get(S * Ht);  // [S, Ht] the context, never updated by the perceiver layers
-  MatMul(g, S, w_.proj_down, nullptr, ctx, pool_);
+  // Modality projection: down(silu(gate(x)) * up(x)), no biases. Row blocks keep the [rows, It] temporaries
+  // small (a 70x70-patch image would need 2 x 281 MB at It = 14336); rows are independent, so the blocking
+  // does not change the numbers.
+  const int64_t block = std::min<int64_t>(S, kProjectionRows);
+  float* g = gate_.Get(block * It);  // [block, It]
+  float* u = up_.Get(block * It);    // [block, It]
+  float* ctx = ctx_.Get(S * Ht);     // [S, Ht] the context, never updated by the perceiver layers
+  for (int64_t r0 = 0; r0 < S; r0 += block) {
+    const int64_t m = std::min(block, S - r0);
+    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_gate, nullptr, g, pool_);
+    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_up, nullptr, u, pool_);
+    SiluMulInPlace(g, u, m * It, pool_);
+    MatMul(g, m, w_.proj_down, nullptr, ctx + r0 * Ht, pool_);
+  }
   if (dump) dump("connector_modality_projection", ctx, {nb_h, nb_w, Ht});
 
   // Perceiver resampler. The rms eps comes from the resolved perceiver config (transformers-4.45 rule).
@@ -41,7 +52,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   float* o = o_.Get(nl * Ht);         // [nl, Ht]
   float* mg = mlp_g_.Get(nl * 4 * Ht);  // [nl, 4Ht]
   float* mu = mlp_u_.Get(nl * 4 * Ht);  // [nl, 4Ht]
-  float* sc = attn_scratch_.Get(AttentionScratchFloats(T, pool_));
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(nl, T, hd, pool_));
 
   AttentionArgs args;
   args.q = q;

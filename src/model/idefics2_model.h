@@ -17,8 +17,14 @@ namespace idefics {
 
 class ThreadPool;
 
-// Receives named intermediate tensors (golden names: "vision_last_hidden_state", "connector_output",
-// "text_hidden_states.<i>", ...) so a mismatch can be located layer by layer. shape is row-major.
+// Receives named intermediate tensors (golden names) so a mismatch can be located layer by layer. shape is
+// row-major; data is only valid during the call. Emitted by EncodeImages once per image, in order:
+//   vision_embeddings, vision_hidden_states.<0..layers> (the last before post_layernorm),
+//   vision_last_hidden_state            [nb_h, nb_w, vision_hidden]   (the image's own patch grid)
+//   connector_modality_projection       [nb_h, nb_w, text_hidden]
+//   connector_output                    [n_latents, text_hidden]
+// and by Forward (not DecodeBatch): text_hidden_states.<0..layers> [n, text_hidden] (0 = embeddings after the
+// image merge, the last = after the final norm), logits [n or 1, vocab].
 using DumpFn = std::function<void(const std::string& name, const float* data, const std::vector<int64_t>& shape)>;
 
 struct ModelLoadOptions {
@@ -39,6 +45,8 @@ class KvCache {
   virtual void Truncate(int64_t n) = 0;  // keep the first n tokens (n <= size())
 };
 
+// Not thread-safe: one call at a time per model (it reuses internal scratch buffers); the pool passed at load
+// parallelizes each call. KvCache objects are independent and may be kept across calls.
 class Idefics2Model {
  public:
   virtual ~Idefics2Model() = default;
@@ -52,10 +60,14 @@ class Idefics2Model {
 
   // Vision encoder + connector for each unpadded (sub-)image, in order.
   // Returns [images.size() * n_latents, text_hidden] image features (row k of image i replaces the k-th
-  // <image> token of that image).
+  // <image> token of that image). Each image runs on its own nb_h x nb_w = (h/14) x (w/14) patch grid (the
+  // remainder pixels are dropped, as the conv does). Errors (InvalidArgument, naming "image <i>"): smaller
+  // than one patch, more than image_size/patch_size patches per side, chw size != 3*h*w.
   virtual StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
                                                     const DumpFn& dump = nullptr) = 0;
 
+  // A cache for `capacity` tokens (negative -> 0), allocated once; pages are touched as tokens are added.
+  // Memory: 2 * text_layers * kv_heads * head_dim * 4 bytes per token (256 KiB/token for idefics2-8b in float32).
   virtual std::unique_ptr<KvCache> NewCache(int64_t capacity) const = 0;
 
   // Runs the decoder over n new tokens at positions cache.size() .. cache.size()+n-1 and appends them to the

@@ -15,6 +15,10 @@
 
 namespace idefics {
 
+namespace {
+constexpr int64_t kMlpRows = 512;  // rows per MLP block in prefill
+}  // namespace
+
 TextModel::TextModel(const Idefics2Config& config, const TextWeights& weights, ThreadPool* pool)
     : c_(config), w_(weights), pool_(pool), inv_freq_(RopeInvFreq(config.text.head_dim, config.text.rope_theta)) {}
 
@@ -119,9 +123,10 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   float* q = q_.Get(M * qd);     // [M, nh*hd]
   float* k = k_.Get(M * kvd);    // [M, nkv*hd]
   float* v = v_.Get(M * kvd);    // [M, nkv*hd]
-  float* a = a_.Get(M * qd);     // [M, nh*hd]
-  float* g = g_.Get(M * It);     // [M, It]
-  float* u = u_.Get(M * It);     // [M, It]
+  float* a = a_.Get(M * std::max(qd, Ht));  // [M, nh*hd] attention output, then [m, Ht] MLP output
+  const int64_t mlp_block = std::min<int64_t>(M, kMlpRows);
+  float* g = g_.Get(mlp_block * It);  // [mlp_block, It]
+  float* u = u_.Get(mlp_block * It);  // [mlp_block, It]
   float* cs = cos_.Get(M * half);  // [M, half]
   float* sn = sin_.Get(M * half);  // [M, half]
   int64_t max_keys = 0;
@@ -130,7 +135,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
     for (int64_t i = 0; i < sg.n; ++i)
       RopeCosSin(inv_freq_.data(), half, sg.pos0 + i, cs + (sg.row0 + i) * half, sn + (sg.row0 + i) * half);
   }
-  float* sc = attn_scratch_.Get(AttentionScratchFloats(max_keys, pool_));
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(M, max_keys, hd, pool_));
   const int64_t window = t.sliding_window.value_or(0);
 
   for (size_t l = 0; l < w_.layers.size(); ++l) {
@@ -170,11 +175,15 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
     MatMul(a, M, L.o, nullptr, x, pool_);
     for (int64_t i = 0; i < M * Ht; ++i) h[i] += x[i];
     RmsNorm(h, M, Ht, L.post_norm, eps, x, pool_);
-    MatMul(x, M, L.gate, nullptr, g, pool_);
-    MatMul(x, M, L.up, nullptr, u, pool_);
-    SiluMulInPlace(g, u, M * It, pool_);
-    MatMul(g, M, L.down, nullptr, x, pool_);
-    for (int64_t i = 0; i < M * Ht; ++i) h[i] += x[i];
+    // SwiGLU MLP in row blocks: the [rows, It] temporaries stay bounded for long prompts.
+    for (int64_t r0 = 0; r0 < M; r0 += mlp_block) {
+      const int64_t m = std::min(mlp_block, M - r0);
+      MatMul(x + r0 * Ht, m, L.gate, nullptr, g, pool_);
+      MatMul(x + r0 * Ht, m, L.up, nullptr, u, pool_);
+      SiluMulInPlace(g, u, m * It, pool_);
+      MatMul(g, m, L.down, nullptr, a, pool_);  // a is free again after o_proj
+      for (int64_t i = 0; i < m * Ht; ++i) h[r0 * Ht + i] += a[i];
+    }
     // transformers' hidden_states[i] for i < layers is the output of layer i - 1; the last entry is replaced
     // by the final norm below.
     if (dump && l + 1 < w_.layers.size()) dump("text_hidden_states." + std::to_string(l + 1), h, {M, Ht});

@@ -69,7 +69,7 @@ const float* VisionEncoder::Encode(const PixelImage& img, int64_t* nb_h_out, int
   float* v = v_.Get(S * H);    // [S, Hv]
   float* a = a_.Get(S * H);    // [S, Hv] attention output (heads concatenated), then projections
   float* f = mlp_.Get(S * I);  // [S, Iv]
-  float* sc = attn_scratch_.Get(AttentionScratchFloats(S, pool_));
+  float* sc = attn_scratch_.Get(AttentionScratchFloats(S, S, c_.head_dim(), pool_));
   AttentionArgs args;
   args.q = q;
   args.n_q = S;

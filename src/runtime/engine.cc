@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "core/thread_pool.h"
@@ -17,6 +20,7 @@
 #include "runtime/generator.h"
 #include "runtime/prompt.h"
 #include "runtime/sequence_state_impl.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics {
@@ -37,8 +41,10 @@ StatusOr<WeightFormat> ParseWeightsDtype(const std::string& s) {
   return InvalidArgument("unknown weights dtype '" + s + "' (expected f32, bf16, f16, q8_0 or q4_0)");
 }
 
-// /proc/meminfo's MemAvailable in bytes; 0 when unknown.
+// /proc/meminfo's MemAvailable in bytes; 0 when unknown. IDEFICS_MEM_AVAILABLE (bytes) overrides it so the
+// refusal can be tested on any machine.
 uint64_t MemAvailableBytes() {
+  if (const char* env = std::getenv("IDEFICS_MEM_AVAILABLE")) return std::strtoull(env, nullptr, 10);
   std::ifstream f("/proc/meminfo");
   std::string line;
   while (std::getline(f, line)) {
@@ -79,6 +85,8 @@ int64_t Session::cached_tokens() const { return cache_ ? cache_->size() : 0; }
 struct Engine::State {
   ModelFolder folder;
   std::unique_ptr<tokenizer::Tokenizer> tok;
+  std::optional<tokenizer::ChatTemplate> chat_template;  // absent: the folder has none (raw prompts only)
+  nlohmann::json template_vars;                          // bos_token, eos_token, ... for the template
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Idefics2Model> model;
   int64_t ctx = 0;
@@ -118,6 +126,15 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   State& s = *e->s_;
   ASSIGN_OR_RETURN(s.folder, ModelFolder::Load(options.model_dir));
   ASSIGN_OR_RETURN(s.tok, tokenizer::Tokenizer::Load(options.model_dir));
+  {
+    StatusOr<tokenizer::ChatTemplate> t = tokenizer::ChatTemplate::FromModelDir(options.model_dir);
+    if (t.ok()) {
+      s.chat_template.emplace(std::move(t).value());
+    } else if (t.status().code() != StatusCode::kNotFound) {
+      return t.status();  // a template that does not parse is reported at load, not at the first request
+    }
+    s.template_vars = tokenizer::SpecialTokenVariables(*s.tok);
+  }
 
   const int64_t max_pos = s.folder.config.text.max_position_embeddings;
   if (options.ctx < 0) return InvalidArgument("context size must be positive, got " + std::to_string(options.ctx));
@@ -131,9 +148,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     ASSIGN_OR_RETURN(uint64_t need, EstimateWeightBytes(options.model_dir, options.weights_dtype));
     const uint64_t avail = MemAvailableBytes();
     if (avail > 0 && need > avail) {
-      return ResourceExhausted("the weights of '" + options.model_dir + "' need about " + Gib(need) + " in " +
+      return ResourceExhausted("the weights of '" + options.model_dir + "' need about " + Gib(need) + " (" +
+                               std::to_string(need) + " bytes) in " +
                                options.weights_dtype + " but only " + Gib(avail) +
-                               " of memory is available (MemAvailable); try a smaller --weights-dtype "
+                               " (" + std::to_string(avail) + " bytes) of memory is available (MemAvailable); try a smaller --weights-dtype "
                                "(bf16 halves f32, q8_0 about a quarter)");
     }
   }
@@ -192,14 +210,22 @@ StatusOr<PreparedPrompt> Engine::Prepare(const GenerationRequest& request) const
   PreparedPrompt p;
   p.split = request.split.value_or(s_->folder.preprocessor.do_image_splitting);
   p.max_tokens = request.max_tokens;
-  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->folder.processor.chat_template));
+  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->chat_template ? &*s_->chat_template : nullptr,
+                                                 s_->template_vars));
   p.n_input_images = static_cast<int64_t>(text.images.size());
-  p.ids = TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, p.split);
+  ASSIGN_OR_RETURN(p.ids, TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, p.split));
   // The context check comes before any image is decoded or any model compute is done.
   RETURN_IF_ERROR(CheckContext(static_cast<int64_t>(p.ids.size()), request.max_tokens));
   ASSIGN_OR_RETURN(p.images, LoadImages(text.images, s_->folder.preprocessor, p.split));
   p.preprocess_ms = MsSince(t0);
   return p;
+}
+
+StatusOr<std::vector<int32_t>> Engine::PromptIds(const GenerationRequest& request) const {
+  ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, s_->chat_template ? &*s_->chat_template : nullptr,
+                                                 s_->template_vars));
+  const bool split = request.split.value_or(s_->folder.preprocessor.do_image_splitting);
+  return TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, split);
 }
 
 SequenceState Engine::NewSequence(const GenerationRequest& request, std::span<const int32_t> prompt_ids) const {

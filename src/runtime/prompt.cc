@@ -22,6 +22,12 @@ std::string ImageName(const ContentPart& part, size_t index) {
 
 }  // namespace
 
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template_source) {
+  if (request.raw_prompt || chat_template_source.empty()) return RenderPrompt(request, nullptr);
+  ASSIGN_OR_RETURN(tokenizer::ChatTemplate tmpl, tokenizer::ChatTemplate::FromSource(chat_template_source));
+  return RenderPrompt(request, &tmpl);
+}
+
 int64_t CountImagePlaceholders(std::string_view text) {
   int64_t n = 0;
   for (size_t pos = text.find(kImagePlaceholder); pos != std::string_view::npos;
@@ -31,7 +37,8 @@ int64_t CountImagePlaceholders(std::string_view text) {
   return n;
 }
 
-StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template) {
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokenizer::ChatTemplate* chat_template,
+                                  const nlohmann::json& template_vars) {
   PromptText out;
   if (request.raw_prompt) {
     out.text = *request.raw_prompt;
@@ -41,7 +48,7 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
     }
   } else {
     if (request.messages.empty()) return InvalidArgument("the request has no messages");
-    if (chat_template.empty()) {
+    if (!chat_template) {
       return InvalidArgument("the model folder has no chat template (processor_config.json / chat_template.json); "
                              "use a raw prompt");
     }
@@ -62,7 +69,7 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
       if (content.empty()) return InvalidArgument("message " + std::to_string(m) + " has no content");
       messages.push_back({{"role", msg.role}, {"content", std::move(content)}});
     }
-    ASSIGN_OR_RETURN(out.text, tokenizer::RenderChatTemplate(chat_template, messages, request.add_generation_prompt));
+    ASSIGN_OR_RETURN(out.text, chat_template->Render(messages, request.add_generation_prompt, template_vars));
   }
   const int64_t placeholders = CountImagePlaceholders(out.text);
   if (placeholders != static_cast<int64_t>(out.images.size())) {
@@ -72,29 +79,31 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
   return out;
 }
 
-std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text, int64_t image_seq_len,
-                                    bool split) {
+StatusOr<std::vector<int32_t>> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text,
+                                              int64_t image_seq_len, bool split) {
   const int64_t n_images = CountImagePlaceholders(text);
-  // Local build fix on the server branch until the runtime branch adopts the tokenizer's final API.
-  auto expanded = tokenizer::ExpandImageTokens(text, static_cast<int>(n_images), static_cast<int>(image_seq_len),
-                                               split);
-  return tok.Encode(expanded.ok() ? *expanded : text, /*add_bos=*/true);
+  ASSIGN_OR_RETURN(std::string expanded, tokenizer::ExpandImageTokens(text, static_cast<int>(n_images),
+                                                                      static_cast<int>(image_seq_len), split));
+  return tok.Encode(expanded, /*add_bos=*/true);
 }
 
 StatusOr<std::vector<PixelImage>> LoadImages(const std::vector<const ContentPart*>& images,
                                              const PreprocessorConfig& preprocessor, bool split) {
   std::vector<PixelImage> out;
   ImageProcessor processor(preprocessor);
+  // Idefics2Processor loads images with transformers' load_image, i.e. PIL convert("RGB"): alpha is dropped,
+  // not composited (the image processor's own convert_to_rgb then sees RGB and does nothing).
   DecodeOptions decode;
   decode.alpha = AlphaMode::kDrop;
   for (size_t i = 0; i < images.size(); ++i) {
     const ContentPart& part = *images[i];
+    // Decoding errors already name the file (or the name given for bytes).
     StatusOr<RgbImage> rgb =
         part.kind == ContentPart::Kind::kImagePath
             ? DecodeImageFile(part.data, decode)
             : DecodeImageBytes(reinterpret_cast<const uint8_t*>(part.data.data()), part.data.size(),
                                ImageName(part, i), decode);
-    if (!rgb.ok()) return rgb.status().WithContext(ImageName(part, i));
+    if (!rgb.ok()) return rgb.status();
     for (PixelImage& p : processor.Process(*rgb, split)) out.push_back(std::move(p));
   }
   return out;

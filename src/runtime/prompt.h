@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "idefics/engine.h"
 #include "idefics/status.h"
 #include "image/image_types.h"
@@ -15,6 +17,7 @@
 
 namespace idefics {
 namespace tokenizer {
+class ChatTemplate;
 class Tokenizer;
 }
 
@@ -24,15 +27,21 @@ struct PromptText {
   std::vector<const ContentPart*> images;  // point into the request
 };
 
-// Chat mode: renders request.messages with `chat_template` (each image part is "<image>"); raw mode: the raw
-// prompt as is. Either way the number of "<image>" in the text must equal the number of images.
-StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template);
+// Chat mode: renders request.messages with `chat_template` (each image part is {"type": "image"}, which the
+// idefics2 template writes as "<image>"); `template_vars` are extra template variables (bos_token, ...).
+// Raw mode: the raw prompt as is. Either way the number of "<image>" in the text must equal the number of
+// images. chat_template may be null when the folder has none (then only raw mode works).
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokenizer::ChatTemplate* chat_template,
+                                  const nlohmann::json& template_vars = nlohmann::json::object());
+
+// The same with a template given as source text (parsed on every call; prefer the parsed form).
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::string& chat_template_source);
 
 // Number of literal "<image>" occurrences.
 int64_t CountImagePlaceholders(std::string_view text);
 
 // Expands every "<image>" (F I x image_seq_len F, x5 with splitting, F F merged) and encodes with BOS.
-std::vector<int32_t> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text,
+StatusOr<std::vector<int32_t>> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text,
                                     int64_t image_seq_len, bool split);
 
 // Decodes each image (file or bytes) and runs the image processor: 1 PixelImage per image, 5 when split.

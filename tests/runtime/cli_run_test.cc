@@ -12,7 +12,7 @@
 namespace idefics {
 namespace {
 
-std::string Run(const std::string& args, int* code, bool with_stderr = false) {
+std::string Cli(const std::string& args, int* code, bool with_stderr = false) {
   std::string out;
   *code = test::RunCommand(test::CliPath() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null"), &out);
   return out;
@@ -26,7 +26,7 @@ TEST(CliRunTest, JsonGivesGoldenIds) {
     SCOPED_TRACE(model);
     const test::ModelCase c = test::FindCase(model, "one_image");
     int code = -1;
-    const std::string out = Run("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
+    const std::string out = Cli("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
                                     " --prompt 'What is shown in this image?' --json --max-tokens 16 --no-split",
                                 &code);
     ASSERT_EQ(code, 0) << out;
@@ -48,13 +48,13 @@ TEST(CliRunTest, JsonGivesGoldenIds) {
 TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "text_only");
   int code = -1;
-  const std::string json = Run("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16", &code);
+  const std::string json = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16", &code);
   ASSERT_EQ(code, 0);
   auto j = nlohmann::json::parse(json, nullptr, false);
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
   EXPECT_EQ(j["generated_ids"].get<std::vector<int64_t>>(), c.generated_ids);
-  const std::string text = Run("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 16 --quiet",
+  const std::string text = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 16 --quiet",
                                &code);
   ASSERT_EQ(code, 0);
   EXPECT_EQ(text, j["text"].get<std::string>() + "\n");
@@ -63,15 +63,15 @@ TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
 TEST(CliRunTest, RawModeAndSystem) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "one_image");
   int code = -1;
-  const std::string out = Run("run --model " + TinyA() + " --image " + Photo() +
-                                  " --raw --prompt $'User:<image>What is shown in this image?<end_of_utterance>\\n"
-                                  "Assistant:' --json --max-tokens 16",
+  const std::string out = Cli("run --model " + TinyA() + " --image " + Photo() +
+                                  " --raw --prompt \"$(printf 'User:<image>What is shown in this image?<end_of_utterance>\\n"
+                                  "Assistant:')\" --json --max-tokens 16",
                               &code);
   ASSERT_EQ(code, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
-  const std::string sys = Run("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2",
+  const std::string sys = Cli("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2",
                               &code);
   ASSERT_EQ(code, 0);
   auto k = nlohmann::json::parse(sys, nullptr, false);
@@ -83,7 +83,7 @@ TEST(CliRunTest, DumpLogitsAndDumpDir) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "one_image");
   const std::string dir = test::MakeTempDir("cli-dump");
   int code = -1;
-  Run("run --model " + TinyA() + " --image " + Photo() + " --prompt 'What is shown in this image?' --quiet" +
+  Cli("run --model " + TinyA() + " --image " + Photo() + " --prompt 'What is shown in this image?' --quiet" +
           " --max-tokens 1 --dump-logits " + dir + "/logits.safetensors --dump-dir " + dir + "/stages",
       &code);
   ASSERT_EQ(code, 0);
@@ -122,14 +122,28 @@ TEST(CliRunTest, InputErrorsExitOneWithAMessage) {
       {m + " --weights-dtype int3 --prompt hi", "int3"},
       {m + " --prompt hi --temperature -1 --top-k 5", "temperature"},
       {m, "--prompt"},
+      {"--model /nonexistent/dir --prompt hi --image " + Photo(), "/nonexistent/dir"},
   };
   for (const ErrorCase& e : cases) {
     SCOPED_TRACE(e.args);
     int code = -1;
-    const std::string out = Run("run " + e.args, &code, /*with_stderr=*/true);
+    const std::string out = Cli("run " + e.args, &code, /*with_stderr=*/true);
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find(e.expect), std::string::npos) << out;
   }
+}
+
+TEST(CliRunTest, WeightsThatDoNotFitAreRefusedWithTheNeededSize) {
+  int code = -1;
+  const std::string out = Cli("run --model " + TinyA() + " --prompt hi --weights-dtype f32", &code, true);
+  ASSERT_EQ(code, 0) << out;
+  std::string msg;
+  code = test::RunCommand("IDEFICS_MEM_AVAILABLE=100000 " + test::CliPath() + " run --model " + TinyA() +
+                              " --prompt hi --max-tokens 2 2>&1",
+                          &msg);
+  EXPECT_EQ(code, 1) << msg;
+  EXPECT_NE(msg.find("need about"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("100000 bytes"), std::string::npos) << msg;
 }
 
 TEST(CliChatTest, PipedConversation) {
@@ -145,10 +159,10 @@ TEST(CliChatTest, PipedConversation) {
   for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) lines.push_back(out.substr(start, nl - start));
   ASSERT_EQ(lines.size(), 3u) << out;
   int rc = -1;
-  const std::string first = Run("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 4 --quiet", &rc);
+  const std::string first = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 4 --quiet", &rc);
   EXPECT_EQ(lines[0] + "\n", first);
   // After /reset, "hello" is a fresh conversation too.
-  const std::string hello = Run("run --model " + TinyA() + " --prompt hello --max-tokens 4 --quiet", &rc);
+  const std::string hello = Cli("run --model " + TinyA() + " --prompt hello --max-tokens 4 --quiet", &rc);
   EXPECT_EQ(lines[2] + "\n", hello);
 }
 

@@ -86,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, EngineGoldenTest,
                                            CaseParam{"idefics2-tiny-b", "one_image_split"},
                                            CaseParam{"idefics2-tiny-b", "two_images"}),
                          [](const auto& info) {
-                           return std::string(info.param.model[15] == 'a' ? "a_" : "b_") + info.param.name;
+                           return std::string(1, std::string(info.param.model).back()) + "_" + info.param.name;
                          });
 
 TEST(EngineTest, BannedImageTokensAndEosIdsComeFromTheFolder) {
@@ -131,6 +131,16 @@ TEST(EngineTest, ContextOverflowIsRefusedBeforeCompute) {
   auto missing = Engine::Load(o);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/model"), std::string::npos);
+}
+
+TEST(EngineTest, WeightBytesEstimate) {
+  auto f32 = EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "f32");
+  auto bf16 = EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "bf16");
+  ASSERT_TRUE(f32.ok() && bf16.ok());
+  EXPECT_EQ(*f32, 513648u * 4);  // the parameter count of cases.json / README
+  EXPECT_LT(*bf16, *f32);
+  EXPECT_GT(*bf16, *f32 / 2);
+  EXPECT_FALSE(EstimateWeightBytes(test::TinyModelDir("idefics2-tiny-a"), "f64").ok());
 }
 
 TEST(EngineTest, CancelAndStopStrings) {
@@ -224,6 +234,9 @@ TEST(EngineTest, DecodeBatchLoopMatchesGolden) {
   for (const auto& c : cases) {
     auto p = engine->Prepare(c.request);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto ids_only = engine->PromptIds(c.request);
+    ASSERT_TRUE(ids_only.ok());
+    EXPECT_EQ(*ids_only, p->ids);
     auto features = model.EncodeImages(p->images);
     ASSERT_TRUE(features.ok());
     caches.push_back(model.NewCache(static_cast<int64_t>(p->ids.size()) + p->max_tokens));

@@ -7,6 +7,7 @@
 #include "io/model_config.h"
 #include "runtime/runtime_test_util.h"
 #include "support/golden.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics {
@@ -22,14 +23,18 @@ TEST_P(PromptGoldenTest, ChatTemplateExpansionAndIdsMatchProcessor) {
   ASSERT_TRUE(folder.ok()) << folder.status().ToString();
   auto tok = tokenizer::Tokenizer::Load(test::TinyModelDir(model));
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  auto tmpl = tokenizer::ChatTemplate::FromModelDir(test::TinyModelDir(model));
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status().ToString();
   const auto cases = test::LoadModelCases(model);
   ASSERT_GE(cases.size(), 4u);
   for (const test::ModelCase& c : cases) {
     SCOPED_TRACE(model + "/" + c.name);
-    auto text = RenderPrompt(c.request, folder->processor.chat_template);
+    auto text = RenderPrompt(c.request, &*tmpl);
     ASSERT_TRUE(text.ok()) << text.status().ToString();
     const bool split = *c.request.split;
-    const auto ids = TokenizePrompt(**tok, text->text, folder->processor.image_seq_len, split);
+    auto ids_or = TokenizePrompt(**tok, text->text, folder->processor.image_seq_len, split);
+    ASSERT_TRUE(ids_or.ok()) << ids_or.status().ToString();
+    const std::vector<int32_t>& ids = *ids_or;
     EXPECT_EQ(ToI64(ids), c.input_ids);
     auto images = LoadImages(text->images, folder->preprocessor, split);
     ASSERT_TRUE(images.ok()) << images.status().ToString();
@@ -50,41 +55,45 @@ TEST(PromptTest, RawPromptUsedAsGiven) {
   GenerationRequest raw;
   raw.raw_prompt = "User:<image>What is shown in this image?<end_of_utterance>\nAssistant:";
   raw.raw_images.push_back(ContentPart::ImagePath(test::GoldenDir() + "/images/photo_320x240.jpg"));
-  auto text = RenderPrompt(raw, folder->processor.chat_template);
+  auto text = RenderPrompt(raw, nullptr);
   ASSERT_TRUE(text.ok()) << text.status().ToString();
   EXPECT_EQ(text->text, *raw.raw_prompt);
-  EXPECT_EQ(ToI64(TokenizePrompt(**tok, text->text, folder->processor.image_seq_len, false)), c.input_ids);
+  auto ids = TokenizePrompt(**tok, text->text, folder->processor.image_seq_len, false);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(ToI64(*ids), c.input_ids);
 }
 
 TEST(PromptTest, PlaceholderCountMustEqualImages) {
   GenerationRequest raw;
   raw.raw_prompt = "<image><image>two?";
   raw.raw_images.push_back(ContentPart::ImagePath("a.png"));
-  auto text = RenderPrompt(raw, "");
+  auto text = RenderPrompt(raw, nullptr);
   ASSERT_FALSE(text.ok());
   EXPECT_NE(text.status().message().find("2 <image> placeholder(s) but 1 image(s)"), std::string::npos)
       << text.status().message();
   // A text message that itself contains "<image>" is an extra placeholder too.
-  auto folder = ModelFolder::Load(test::TinyModelDir("idefics2-tiny-a"));
-  ASSERT_TRUE(folder.ok());
+  auto tmpl = tokenizer::ChatTemplate::FromModelDir(test::TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(tmpl.ok());
   GenerationRequest chat;
   chat.messages.push_back({"user", {ContentPart::Text("look: <image>")}});
-  EXPECT_FALSE(RenderPrompt(chat, folder->processor.chat_template).ok());
+  EXPECT_FALSE(RenderPrompt(chat, &*tmpl).ok());
   GenerationRequest empty;
-  EXPECT_FALSE(RenderPrompt(empty, folder->processor.chat_template).ok());
+  EXPECT_FALSE(RenderPrompt(empty, &*tmpl).ok());
+  // Chat mode without a template in the folder.
+  EXPECT_FALSE(RenderPrompt(chat, nullptr).ok());
 }
 
 TEST(PromptTest, SystemMessageAndGenerationPrompt) {
-  auto folder = ModelFolder::Load(test::TinyModelDir("idefics2-tiny-a"));
-  ASSERT_TRUE(folder.ok());
+  auto tmpl = tokenizer::ChatTemplate::FromModelDir(test::TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(tmpl.ok());
   GenerationRequest chat;
   chat.messages.push_back({"system", {ContentPart::Text("Be brief.")}});
   chat.messages.push_back({"user", {ContentPart::ImagePath("x.png"), ContentPart::Text("Hi")}});
-  auto text = RenderPrompt(chat, folder->processor.chat_template);
+  auto text = RenderPrompt(chat, &*tmpl);
   ASSERT_TRUE(text.ok()) << text.status().ToString();
   EXPECT_EQ(text->text, "System: Be brief.<end_of_utterance>\nUser:<image>Hi<end_of_utterance>\nAssistant:");
   chat.add_generation_prompt = false;
-  text = RenderPrompt(chat, folder->processor.chat_template);
+  text = RenderPrompt(chat, &*tmpl);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(text->text, "System: Be brief.<end_of_utterance>\nUser:<image>Hi<end_of_utterance>\n");
 }

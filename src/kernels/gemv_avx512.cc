@@ -1,0 +1,268 @@
+// AVX-512 matrix-vector kernels for decode (M <= kGemvMaxRows): bandwidth-bound streams over the weight rows.
+// Twins: kern::scalar::GemvFloat / GemvBf16Dot / GemvQuant (matmul_scalar.cc). Mirrors nn.Linear.
+#include <immintrin.h>
+
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/check.h"
+#include "kernels/matmul_kernels.h"
+
+namespace idefics::kern::avx512 {
+
+namespace {
+
+template <WeightFormat F>
+inline __m512 Load16(const uint8_t* row, int64_t k) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  } else {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k));
+    if constexpr (F == WeightFormat::kBF16) {
+      // bf16 -> f32 is exact: the 16 bits become the top half of the float.
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+  }
+}
+
+template <WeightFormat F>
+inline __m512 Load16Masked(const uint8_t* row, int64_t k, __mmask16 mask) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + k);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, row + 2 * k);
+    if constexpr (F == WeightFormat::kBF16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+  }
+}
+
+inline __mmask16 TailMask16(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1); }
+
+// Float weights: per output two 16-lane float32 accumulators over k, reduced at the end (fixed order).
+template <WeightFormat F, int MR>
+void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+  const int64_t N = w.rows, K = w.cols;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = w.row(n);
+    __m512 acc[MR][2];
+    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512 w0 = Load16<F>(row, k), w1 = Load16<F>(row, k + 16);
+      for (int m = 0; m < MR; ++m) {
+        acc[m][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + m * K + k), w0, acc[m][0]);
+        acc[m][1] = _mm512_fmadd_ps(_mm512_loadu_ps(x + m * K + k + 16), w1, acc[m][1]);
+      }
+    }
+    for (; k < K; k += 16) {
+      const __mmask16 mask = TailMask16(K - k);
+      const __m512 w0 = Load16Masked<F>(row, k, mask);
+      for (int m = 0; m < MR; ++m)
+        acc[m][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + m * K + k), w0, acc[m][0]);
+    }
+    const float b = bias ? bias[n] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + b;
+  }
+}
+
+template <WeightFormat F>
+void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                     int64_t n1) {
+  const int64_t N = w.rows, K = w.cols;
+  for (int64_t m = 0; m < M; m += 4) {
+    const float* xm = x + m * K;
+    float* ym = y + m * N;
+    switch (std::min<int64_t>(4, M - m)) {
+      case 1: GemvFloatRows<F, 1>(xm, w, bias, ym, n0, n1); break;
+      case 2: GemvFloatRows<F, 2>(xm, w, bias, ym, n0, n1); break;
+      case 3: GemvFloatRows<F, 3>(xm, w, bias, ym, n0, n1); break;
+      default: GemvFloatRows<F, 4>(xm, w, bias, ym, n0, n1); break;
+    }
+  }
+}
+
+template <int MR>
+void GemvBf16DotRows(const uint16_t* xb, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                     int64_t n1) {
+  const int64_t N = w.rows, K = w.cols;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.row(n));
+    __m512 acc[MR][2];
+    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64) {
+      const __m512i w0 = _mm512_loadu_si512(row + k), w1 = _mm512_loadu_si512(row + k + 32);
+      for (int m = 0; m < MR; ++m) {
+        const __m512i x0 = _mm512_loadu_si512(xb + m * K + k), x1 = _mm512_loadu_si512(xb + m * K + k + 32);
+        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
+        acc[m][1] = _mm512_dpbf16_ps(acc[m][1], (__m512bh)x1, (__m512bh)w1);
+      }
+    }
+    for (; k < K; k += 32) {
+      const int64_t left = K - k;
+      const __mmask32 mask = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1);
+      const __m512i w0 = _mm512_maskz_loadu_epi16(mask, row + k);
+      for (int m = 0; m < MR; ++m) {
+        const __m512i x0 = _mm512_maskz_loadu_epi16(mask, xb + m * K + k);
+        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
+      }
+    }
+    const float b = bias ? bias[n] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + b;
+  }
+}
+
+// ---- int8 (VNNI) GEMV for Q8_0 / Q4_0 ----
+// Weights become unsigned bytes (Q8_0: q + 128; Q4_0: the raw nibble q' = q + 8) so vpdpbusd can multiply
+// them with the signed int8 activations; the offset is removed exactly by starting each int32 lane at
+// -offset · (sum of the 4 activation bytes of that lane), precomputed with the activations.
+constexpr int kPairBytes = 192;  // q[64] int8, s[16] float, c[16] int32
+
+// acts: MR rows of prepared activations, `pairs` records of kPairBytes each per row.
+template <bool kQ4, int MR>
+void GemvQuantRows(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
+                   int64_t n0, int64_t n1) {
+  const int64_t N = w.rows, nb = w.cols / 32;
+  constexpr int64_t kBS = kQ4 ? 18 : 34;
+  // Lane -> block of the pair: Q8_0 lanes 0-7 / 8-15; Q4_0 lanes 0-3,8-11 / 4-7,12-15.
+  const __m512i scale_idx = kQ4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                                : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i k0f = _mm512_set1_epi8(0x0f);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = w.row(n);
+    __m512 acc[MR];
+    for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < pairs; ++p) {
+      const uint8_t* b0 = row + 2 * p * kBS;
+      const uint8_t* b1 = b0 + kBS;
+      const bool has1 = 2 * p + 1 < nb;
+      __m512i wv;
+      if constexpr (kQ4) {
+        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2));
+        const __m128i hi = has1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 2)) : _mm_setzero_si128();
+        const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+        wv = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+        wv = _mm512_and_si512(wv, k0f);
+      } else {
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
+        const __m256i hi =
+            has1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)) : _mm256_setzero_si256();
+        wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), k80);
+      }
+      uint16_t s0, s1 = 0;
+      std::memcpy(&s0, b0, 2);
+      if (has1) std::memcpy(&s1, b1, 2);
+      const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(s0 | (static_cast<uint32_t>(s1) << 16))));
+      const __m512 ws = _mm512_permutexvar_ps(scale_idx, _mm512_castps128_ps512(s2));
+      for (int m = 0; m < MR; ++m) {
+        const uint8_t* pa = acts + (m * pairs + p) * kPairBytes;
+        __m512i iacc = _mm512_load_si512(pa + 128);
+        iacc = _mm512_dpbusd_epi32(iacc, wv, _mm512_load_si512(pa));
+        const __m512 sc = _mm512_mul_ps(ws, _mm512_load_ps(reinterpret_cast<const float*>(pa + 64)));
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc), sc, acc[m]);
+      }
+    }
+    const float b = bias ? bias[n] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(acc[m]) + b;
+  }
+}
+
+template <bool kQ4>
+void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                     int64_t n1) {
+  const int64_t N = w.rows;
+  for (int64_t m = 0; m < a.M; m += 4) {
+    const uint8_t* acts = a.data.get() + m * a.pairs * kPairBytes;
+    float* ym = y + m * N;
+    switch (std::min<int64_t>(4, a.M - m)) {
+      case 1: GemvQuantRows<kQ4, 1>(acts, a.pairs, w, bias, ym, n0, n1); break;
+      case 2: GemvQuantRows<kQ4, 2>(acts, a.pairs, w, bias, ym, n0, n1); break;
+      case 3: GemvQuantRows<kQ4, 3>(acts, a.pairs, w, bias, ym, n0, n1); break;
+      default: GemvQuantRows<kQ4, 4>(acts, a.pairs, w, bias, ym, n0, n1); break;
+    }
+  }
+}
+
+}  // namespace
+
+void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1) {
+  switch (w.format) {
+    case WeightFormat::kF32: return GemvFloatFormat<WeightFormat::kF32>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kBF16: return GemvFloatFormat<WeightFormat::kBF16>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kF16: return GemvFloatFormat<WeightFormat::kF16>(x, M, w, bias, y, n0, n1);
+    default: IDEFICS_CHECK_MSG(false, "GemvFloat: not a float format");
+  }
+}
+
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                 int64_t n1) {
+  IDEFICS_CHECK(w.format == WeightFormat::kBF16);
+  const int64_t N = w.rows, K = w.cols;
+  for (int64_t m = 0; m < M; m += 4) {
+    const uint16_t* xm = xb + m * K;
+    float* ym = y + m * N;
+    switch (std::min<int64_t>(4, M - m)) {
+      case 1: GemvBf16DotRows<1>(xm, w, bias, ym, n0, n1); break;
+      case 2: GemvBf16DotRows<2>(xm, w, bias, ym, n0, n1); break;
+      case 3: GemvBf16DotRows<3>(xm, w, bias, ym, n0, n1); break;
+      default: GemvBf16DotRows<4>(xm, w, bias, ym, n0, n1); break;
+    }
+  }
+}
+
+void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out) {
+  IDEFICS_CHECK(K % 32 == 0);
+  IDEFICS_CHECK(f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0);
+  const int64_t nb = K / 32, pairs = (nb + 1) / 2;
+  out->M = M;
+  out->K = K;
+  out->pairs = pairs;
+  out->data = AllocAligned<uint8_t>(M * pairs * kPairBytes);
+  const bool q4 = f == WeightFormat::kQ4_0;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t p = 0; p < pairs; ++p) {
+      uint8_t* pa = out->data.get() + (m * pairs + p) * kPairBytes;
+      int8_t q[2][32] = {};
+      float d[2] = {0.f, 0.f};
+      for (int h = 0; h < 2 && 2 * p + h < nb; ++h) d[h] = QuantizeActBlock(x + m * K + (2 * p + h) * 32, q[h]);
+      auto* dq = reinterpret_cast<int8_t*>(pa);
+      auto* ds = reinterpret_cast<float*>(pa + 64);
+      auto* dc = reinterpret_cast<int32_t*>(pa + 128);
+      for (int i = 0; i < 64; ++i) {
+        // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: [blk0 0..15, blk1 0..15, blk0 16..31, blk1 16..31].
+        const int blk = q4 ? (i / 16) % 2 : i / 32;
+        const int el = q4 ? (i % 16) + 16 * (i / 32) : i % 32;
+        dq[i] = q[blk][el];
+      }
+      for (int l = 0; l < 16; ++l) {
+        const int blk = q4 ? (l / 4) % 2 : l / 8;
+        ds[l] = d[blk];
+        const int32_t s4 = dq[4 * l] + dq[4 * l + 1] + dq[4 * l + 2] + dq[4 * l + 3];
+        dc[l] = -(q4 ? 8 : 128) * s4;
+      }
+    }
+  }
+}
+
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+  IDEFICS_CHECK(a.K == w.cols);
+  if (w.format == WeightFormat::kQ4_0) {
+    GemvQuantFormat<true>(a, w, bias, y, n0, n1);
+  } else {
+    IDEFICS_CHECK(w.format == WeightFormat::kQ8_0);
+    GemvQuantFormat<false>(a, w, bias, y, n0, n1);
+  }
+}
+
+}  // namespace idefics::kern::avx512

@@ -1,0 +1,146 @@
+// MatMul: picks the decode (GEMV) or blocked (GEMM) kernel for the format, ISA and options, and splits the
+// work over the thread pool by output rows/tiles only. Mirrors nn.Linear (y = x·Wᵀ + b).
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "core/check.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_kernels.h"
+#include "kernels/ops.h"
+
+namespace idefics {
+
+namespace {
+
+constexpr int64_t kGemvGrain = 16;     // output rows per GEMV chunk at least
+constexpr int64_t kGemmTileN = 128;    // output columns per GEMM task
+constexpr int64_t kGemmTileMUnit = 6;  // GEMM task rows are a multiple of the register tile height
+
+bool IsQuant(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
+
+void ForRows(ThreadPool* pool, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  if (pool && pool->size() > 1) {
+    pool->ParallelFor(n, grain, body);
+  } else {
+    body(0, n);
+  }
+}
+
+// x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column.
+std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K) {
+  const int64_t Kp = (K + 1) / 2 * 2;
+  std::vector<uint16_t> xb(M * Kp, 0);
+  for (int64_t m = 0; m < M; ++m) ConvertF32ToBf16(x + m * K, xb.data() + m * Kp, K);
+  return xb;
+}
+
+void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
+          const MatMulOptions& opt, bool simd) {
+  const int64_t N = w.rows, K = w.cols;
+  if (IsQuant(w.format)) {
+#if defined(IDEFICS_HAVE_SIMD)
+    if (simd) {
+      kern::avx512::QuantActs acts;
+      kern::avx512::PrepareQuantActs(x, M, K, w.format, &acts);
+      ForRows(pool, N, kGemvGrain, [&](int64_t n0, int64_t n1) { kern::avx512::GemvQuant(acts, w, bias, y, n0, n1); });
+      return;
+    }
+#endif
+    ForRows(pool, N, kGemvGrain, [&](int64_t n0, int64_t n1) { kern::scalar::GemvQuant(x, M, w, bias, y, n0, n1); });
+    return;
+  }
+  if (opt.bf16_dot && w.format == WeightFormat::kBF16) {
+    std::vector<uint16_t> xb(M * K);
+    ConvertF32ToBf16(x, xb.data(), M * K);
+#if defined(IDEFICS_HAVE_SIMD)
+    if (simd) {
+      ForRows(pool, N, kGemvGrain,
+              [&](int64_t n0, int64_t n1) { kern::avx512::GemvBf16Dot(xb.data(), M, w, bias, y, n0, n1); });
+      return;
+    }
+#endif
+    ForRows(pool, N, kGemvGrain,
+            [&](int64_t n0, int64_t n1) { kern::scalar::GemvBf16Dot(xb.data(), M, w, bias, y, n0, n1); });
+    return;
+  }
+#if defined(IDEFICS_HAVE_SIMD)
+  if (simd) {
+    ForRows(pool, N, kGemvGrain, [&](int64_t n0, int64_t n1) { kern::avx512::GemvFloat(x, M, w, bias, y, n0, n1); });
+    return;
+  }
+#endif
+  ForRows(pool, N, kGemvGrain, [&](int64_t n0, int64_t n1) { kern::scalar::GemvFloat(x, M, w, bias, y, n0, n1); });
+}
+
+void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
+          const MatMulOptions& opt, bool simd) {
+  const int64_t N = w.rows, K = w.cols;
+  const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32;  // f32 weights always stay f32
+  std::vector<uint16_t> xb;
+  if (bf16) xb = ToBf16Padded(x, M, K);
+  // Tasks: tiles of kGemmTileN columns × tile_m rows. Every output is one accumulation chain over k whatever
+  // the tiling, so the split (which depends on the thread count) never changes the result.
+  const int threads = pool ? pool->size() : 1;
+  const int64_t n_tiles = (N + kGemmTileN - 1) / kGemmTileN;
+  const int64_t want_m = std::max<int64_t>(1, (4 * threads + n_tiles - 1) / n_tiles);
+  const int64_t m_units = (M + kGemmTileMUnit - 1) / kGemmTileMUnit;
+  const int64_t m_tiles = std::min(want_m, m_units);
+  const int64_t tile_m = (m_units + m_tiles - 1) / m_tiles * kGemmTileMUnit;
+  const int64_t tasks = n_tiles * ((M + tile_m - 1) / tile_m);
+  auto task = [&](int64_t t) {
+    const int64_t n0 = (t % n_tiles) * kGemmTileN, n1 = std::min(N, n0 + kGemmTileN);
+    const int64_t m0 = (t / n_tiles) * tile_m, m1 = std::min(M, m0 + tile_m);
+#if defined(IDEFICS_HAVE_SIMD)
+    if (simd) {
+      thread_local kern::AlignedPtr<float> pack;
+      if (!pack) pack = kern::AllocAligned<float>(kern::avx512::GemmPackFloats());
+      if (bf16) {
+        kern::avx512::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1, pack.get());
+      } else {
+        kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
+      }
+      return;
+    }
+#endif
+    if (bf16) {
+      kern::scalar::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1);
+    } else {
+      kern::scalar::GemmF32(x, K, m0, m1, w, bias, y, n0, n1);
+    }
+  };
+  if (pool && pool->size() > 1) {
+    pool->ParallelTasks(tasks, task);
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  }
+}
+
+}  // namespace
+
+void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool) {
+  MatMul(x, M, w, bias, y, pool, MatMulOptions{});
+}
+
+void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
+            const MatMulOptions& options) {
+  IDEFICS_CHECK(w.data != nullptr || w.rows == 0);
+  const int64_t N = w.rows, K = w.cols;
+  if (M <= 0 || N <= 0) return;
+  if (IsQuant(w.format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+  if (K == 0) {
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) y[m * N + n] = bias ? bias[n] : 0.f;
+    return;
+  }
+  const bool simd = ActiveIsa() == Isa::kAvx512;
+  if (M <= kGemvMaxRows) {
+    Gemv(x, M, w, bias, y, pool, options, simd);
+  } else {
+    Gemm(x, M, w, bias, y, pool, options, simd);
+  }
+}
+
+}  // namespace idefics

@@ -1,0 +1,76 @@
+// Internal: the per-ISA matrix kernels behind MatMul (scalar twins in matmul_scalar.cc, AVX-512 versions in
+// *_avx512.cc). Exposed so tests can compare each SIMD kernel with its twin. Mirrors no reference class.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "kernels/matmul.h"
+
+namespace idefics::kern {
+
+// 64-byte aligned scratch memory.
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+template <typename T>
+using AlignedPtr = std::unique_ptr<T[], AlignedFree>;
+template <typename T>
+AlignedPtr<T> AllocAligned(size_t n) {
+  const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+  return AlignedPtr<T>(static_cast<T*>(std::aligned_alloc(64, bytes ? bytes : 64)));
+}
+
+// Quantizes one block of 32 activations to int8 with a float32 scale d = max|x|/127, q = round(x/d).
+// Shared by the scalar and SIMD paths so both see the same integers. Returns d (0 for an all-zero block).
+float QuantizeActBlock(const float* x, int8_t* q);
+
+// ---- Scalar twins (always available). All compute y[m*N + n] for n in [n0, n1), m in [0, M). ----
+namespace scalar {
+// Float formats, M <= kGemvMaxRows: dot products accumulated in float32 in k order (f32 arithmetic).
+void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
+// bf16 dot products on activations rounded to bf16 (twin of the vdpbf16ps GEMV). xb: [M, K] bf16.
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                 int64_t n1);
+// Q8_0/Q4_0 weights with int8-quantized activations: per block sum(q_w * q_x) exactly, scaled by d_w * d_x.
+void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
+// Large-M product over rows [m0, m1), cols [n0, n1): per output one float32 fused multiply-add chain over k
+// (bitwise the same as the AVX-512 GEMM), bias added last.
+void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+             float* y, int64_t n0, int64_t n1);
+// Large-M bf16 product: activations xb [M, Kp] bf16 (Kp = K rounded up to even, zero pad), weights rounded to bf16; per output the chain
+// acc = fma(x[k+1], w[k+1], acc); acc = fma(x[k], w[k], acc) per pair (the vdpbf16ps order).
+void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+              float* y, int64_t n0, int64_t n1);
+}  // namespace scalar
+
+#if defined(IDEFICS_HAVE_SIMD)
+namespace avx512 {
+void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                 int64_t n1);
+
+// Activations prepared for the int8 GEMV: per pair of 32-blocks the int8 values in the order the weight unpack
+// produces, the per-lane scales and the per-lane offset corrections. One object per MatMul call.
+struct QuantActs {
+  int64_t M = 0, K = 0, pairs = 0;
+  AlignedPtr<uint8_t> data;  // [M][pairs] × 192 bytes: int8 q[64], float s[16], int32 c[16]
+};
+void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out);
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1);
+
+// Large-M products over rows [m0, m1), cols [n0, n1); `pack` scratch of GemmPackFloats() floats.
+size_t GemmPackFloats();
+void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+             float* y, int64_t n0, int64_t n1, float* pack);
+void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+              float* y, int64_t n0, int64_t n1, float* pack);
+}  // namespace avx512
+#endif
+
+}  // namespace idefics::kern

@@ -1,0 +1,139 @@
+// Scalar twins of the SIMD matrix kernels (the fallback when no SIMD is available, and the test oracle
+// for each SIMD kernel). Mirrors torch.nn.functional.linear (y = x·Wᵀ + b).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/check.h"
+#include "kernels/matmul_kernels.h"
+#include "tensor/dtype.h"
+
+namespace idefics::kern::scalar {
+
+namespace {
+inline float Bias(const float* bias, int64_t n) { return bias ? bias[n] : 0.f; }
+
+// Row n of W as bf16 bits (bf16 weights verbatim, other formats dequantized then rounded to nearest even).
+void RowAsBf16(const WeightMatrix& w, int64_t n, float* tmp, uint16_t* out) {
+  if (w.format == WeightFormat::kBF16) {
+    std::memcpy(out, w.row(n), w.cols * 2);
+    return;
+  }
+  DequantizeRow(w, n, tmp);
+  for (int64_t k = 0; k < w.cols; ++k) out[k] = F32ToBf16(tmp[k]);
+}
+}  // namespace
+
+void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1) {
+  const int64_t N = w.rows, K = w.cols;
+  std::vector<float> row(K);
+  for (int64_t n = n0; n < n1; ++n) {
+    DequantizeRow(w, n, row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      const float* xm = x + m * K;
+      float acc = 0.f;
+      for (int64_t k = 0; k < K; ++k) acc += xm[k] * row[k];
+      y[m * N + n] = acc + Bias(bias, n);
+    }
+  }
+}
+
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                 int64_t n1) {
+  const int64_t N = w.rows, K = w.cols;
+  std::vector<float> tmp(K);
+  std::vector<uint16_t> row(K);
+  for (int64_t n = n0; n < n1; ++n) {
+    RowAsBf16(w, n, tmp.data(), row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      const uint16_t* xm = xb + m * K;
+      float acc = 0.f;
+      // Products of two bf16 values are exact in float32.
+      for (int64_t k = 0; k < K; ++k) acc += Bf16ToF32(xm[k]) * Bf16ToF32(row[k]);
+      y[m * N + n] = acc + Bias(bias, n);
+    }
+  }
+}
+
+void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1) {
+  const int64_t N = w.rows, K = w.cols, nb = K / 32;
+  IDEFICS_CHECK(K % 32 == 0);
+  IDEFICS_CHECK(w.format == WeightFormat::kQ8_0 || w.format == WeightFormat::kQ4_0);
+  std::vector<int8_t> xq(M * K);
+  std::vector<float> xd(M * nb);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < nb; ++b) xd[m * nb + b] = QuantizeActBlock(x + m * K + b * 32, &xq[m * K + b * 32]);
+  int8_t wq[32];
+  std::vector<float> acc(M);
+  for (int64_t n = n0; n < n1; ++n) {
+    std::fill(acc.begin(), acc.end(), 0.f);
+    const uint8_t* p = w.row(n);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint16_t s16;
+      std::memcpy(&s16, p, 2);
+      const float dw = F16ToF32(s16);
+      if (w.format == WeightFormat::kQ8_0) {
+        std::memcpy(wq, p + 2, 32);
+        p += 34;
+      } else {
+        for (int i = 0; i < 16; ++i) {
+          wq[i] = static_cast<int8_t>((p[2 + i] & 0x0f) - 8);
+          wq[i + 16] = static_cast<int8_t>((p[2 + i] >> 4) - 8);
+        }
+        p += 18;
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        const int8_t* q = &xq[m * K + b * 32];
+        int32_t isum = 0;  // exact: |sum| <= 32 * 128 * 127
+        for (int i = 0; i < 32; ++i) isum += static_cast<int32_t>(wq[i]) * q[i];
+        acc[m] += (dw * xd[m * nb + b]) * static_cast<float>(isum);
+      }
+    }
+    for (int64_t m = 0; m < M; ++m) y[m * N + n] = acc[m] + Bias(bias, n);
+  }
+}
+
+void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+             float* y, int64_t n0, int64_t n1) {
+  const int64_t N = w.rows;
+  constexpr int64_t kRowsPerBlock = 16;  // dequantize a few weight rows once, reuse them for every x row
+  std::vector<float> rows(kRowsPerBlock * K);
+  for (int64_t nb = n0; nb < n1; nb += kRowsPerBlock) {
+    const int64_t ne = std::min(n1, nb + kRowsPerBlock);
+    for (int64_t n = nb; n < ne; ++n) DequantizeRow(w, n, &rows[(n - nb) * K]);
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* xm = x + m * K;
+      for (int64_t n = nb; n < ne; ++n) {
+        const float* wr = &rows[(n - nb) * K];
+        float acc = 0.f;
+        for (int64_t k = 0; k < K; ++k) acc = std::fma(xm[k], wr[k], acc);
+        y[m * N + n] = acc + Bias(bias, n);
+      }
+    }
+  }
+}
+
+void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+              float* y, int64_t n0, int64_t n1) {
+  const int64_t N = w.rows, Kp = (K + 1) / 2 * 2;
+  std::vector<float> tmp(K);
+  std::vector<uint16_t> row(K + 1, 0);
+  for (int64_t n = n0; n < n1; ++n) {
+    RowAsBf16(w, n, tmp.data(), row.data());
+    for (int64_t m = m0; m < m1; ++m) {
+      const uint16_t* xm = xb + m * Kp;
+      float acc = 0.f;
+      for (int64_t k = 0; k < K; k += 2) {
+        // vdpbf16ps adds the odd product first, then the even one (both exact products).
+        if (k + 1 < K) acc = std::fma(Bf16ToF32(xm[k + 1]), Bf16ToF32(row[k + 1]), acc);
+        acc = std::fma(Bf16ToF32(xm[k]), Bf16ToF32(row[k]), acc);
+      }
+      y[m * N + n] = acc + Bias(bias, n);
+    }
+  }
+}
+
+}  // namespace idefics::kern::scalar

@@ -1,0 +1,225 @@
+// AVX-512 versions of the ops.h vector kernels; twins in ops_scalar.cc (tests/kernels/ops_test.cc compares).
+// Mirrors torch's float32 CPU formulas for rms_norm / layer_norm / softmax / silu / gelu-tanh.
+#include <immintrin.h>
+
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/ops_kernels.h"
+
+namespace idefics::kern::avx512 {
+
+namespace {
+
+constexpr float kGeluBeta = 0.7978845608028654f;
+constexpr float kGeluKappa = 0.044715f;
+
+inline __mmask16 Mask(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1); }
+
+// exp(x): x = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite split), e^r by its degree-7 Taylor
+// polynomial (truncation < 6e-9 relative), then scalef by 2^n, which also handles overflow (inf) and the
+// gradual underflow to 0. NaN inputs propagate.
+inline __m512 Exp16(__m512 x) {
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.f)), _mm512_set1_ps(89.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);  // ln2 high part (exact product)
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);       // ln2 low part
+  __m512 p = _mm512_set1_ps(1.f / 5040.f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  const __m512 e = _mm512_scalef_ps(p, n);
+  return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// x / (1 + exp(-z)): the logistic of z scaled by x (SiLU with z = x, tanh-GELU with z = 2u).
+inline __m512 XSigmoid(__m512 x, __m512 z) {
+  const __m512 e = Exp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
+  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.f), e));
+}
+
+inline __m512 Gelu16(__m512 x) {
+  const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(kGeluBeta), _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(kGeluKappa), x3)));
+  return XSigmoid(x, _mm512_add_ps(u, u));
+}
+
+// Sum of 4 partial-sum vectors in a fixed order.
+inline float Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
+}
+
+template <typename F>
+inline void Map(const float* x, float* y, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(x + i)));
+  if (i < n) {
+    const __mmask16 m = Mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+template <typename F>
+inline void Map2(const float* a, const float* b, float* y, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  if (i < n) {
+    const __mmask16 m = Mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+  }
+}
+
+// Sum over i of f(x[i]) with 4 vector accumulators (masked lanes contribute f(0), which callers keep at 0).
+template <typename F>
+inline float SumMap(const float* x, int64_t n, F f) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    s0 = f(_mm512_loadu_ps(x + i), s0);
+    s1 = f(_mm512_loadu_ps(x + i + 16), s1);
+    s2 = f(_mm512_loadu_ps(x + i + 32), s2);
+    s3 = f(_mm512_loadu_ps(x + i + 48), s3);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    s0 = _mm512_mask_mov_ps(s0, m, f(_mm512_maskz_loadu_ps(m, x + i), s0));
+  }
+  return Reduce4(s0, s1, s2, s3);
+}
+
+}  // namespace
+
+float Dot(const float* a, const float* b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+  }
+  return Reduce4(s0, s1, s2, s3);
+}
+
+void Axpy(float alpha, const float* x, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  // One FMA (one rounding); the scalar twin rounds alpha·x first, so they may differ by an ulp.
+  Map2(x, y, y, n, [&](__m512 a, __m512 b) { return _mm512_fmadd_ps(va, a, b); });
+}
+
+void Add(const float* a, const float* b, float* out, int64_t n) {
+  Map2(a, b, out, n, [](__m512 u, __m512 v) { return _mm512_add_ps(u, v); });
+}
+
+void Mul(const float* a, const float* b, float* out, int64_t n) {
+  Map2(a, b, out, n, [](__m512 u, __m512 v) { return _mm512_mul_ps(u, v); });
+}
+
+void Scale(float* x, float s, int64_t n) {
+  const __m512 vs = _mm512_set1_ps(s);
+  Map(x, x, n, [&](__m512 v) { return _mm512_mul_ps(v, vs); });
+}
+
+void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
+  const float ss = SumMap(x, n, [](__m512 v, __m512 s) { return _mm512_fmadd_ps(v, v, s); });
+  const float r = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  const __m512 vr = _mm512_set1_ps(r);
+  if (w) {
+    Map2(x, w, y, n, [&](__m512 v, __m512 g) { return _mm512_mul_ps(g, _mm512_mul_ps(v, vr)); });
+  } else {
+    Map(x, y, n, [&](__m512 v) { return _mm512_mul_ps(v, vr); });
+  }
+}
+
+void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* y) {
+  const float mean = SumMap(x, n, [](__m512 v, __m512 s) { return _mm512_add_ps(v, s); }) / static_cast<float>(n);
+  const __m512 vm = _mm512_set1_ps(mean);
+  // Masked tail lanes load 0; mask them again so they add nothing to the variance.
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm);
+    s0 = _mm512_fmadd_ps(d0, d0, s0);
+    s1 = _mm512_fmadd_ps(d1, d1, s1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vm);
+    s0 = _mm512_fmadd_ps(d, d, s0);
+  }
+  const float var = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / static_cast<float>(n);
+  const __m512 vr = _mm512_set1_ps(1.f / std::sqrt(var + eps));
+  i = 0;
+  for (; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vr);
+    if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
+    if (b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
+    _mm512_mask_storeu_ps(y + i, m, v);
+  }
+}
+
+void SoftmaxInPlace(float* x, int64_t n) {
+  if (n <= 0) return;
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, x + i));
+  }
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 s = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    const __m512 e = Exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    s = _mm512_mask_add_ps(s, m, s, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(s));
+  Map(x, x, n, [&](__m512 v) { return _mm512_mul_ps(v, inv); });
+}
+
+void Exp(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return Exp16(v); }); }
+
+void Silu(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return XSigmoid(v, v); }); }
+
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  Map2(gate, up, out, n, [](__m512 g, __m512 u) { return _mm512_mul_ps(XSigmoid(g, g), u); });
+}
+
+void GeluTanh(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return Gelu16(v); }); }
+
+void ConvertF32ToBf16(const float* x, uint16_t* y, int64_t n) {
+  const __m512i k7fff = _mm512_set1_epi32(0x7fff), kOne = _mm512_set1_epi32(1), kQuiet = _mm512_set1_epi32(0x400000);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512i bits = _mm512_castps_si512(v);
+    // Round to nearest even on the top 16 bits; NaN only gets its quiet bit set (never rounds to inf).
+    __m512i r = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 16), kOne), k7fff));
+    r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), bits, kQuiet);
+    _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+  }
+}
+
+void ConvertBf16ToF32(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = Mask(n - i);
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + i));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+  }
+}
+
+}  // namespace idefics::kern::avx512

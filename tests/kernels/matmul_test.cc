@@ -1,0 +1,261 @@
+// Tests of MatMul: every SIMD kernel against its scalar twin on odd shapes, every path against MatMulRef,
+// bitwise thread-count invariance, and the int8 activation error bound. Mirrors nn.Linear.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernel_test_util.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_kernels.h"
+#include "kernels/ops.h"
+
+namespace idefics {
+namespace {
+
+using test::AbsProductSums;
+using test::MakeWeights;
+using test::RandomVec;
+using test::TestWeights;
+
+// Float sums in another order: relative to sum |x·w|; K <= 600 here, so K·2^-24 < 4e-5 is a hard bound and the
+// typical error is ~sqrt(K)·2^-24.
+constexpr double kReorderTol = 4e-5;
+// bf16 dot products: activations rounded to bf16 (unit roundoff 2^-8 relative) and, for non-bf16 weights in
+// the GEMM, the weights too (another 2^-8).
+constexpr double kBf16DotTol = 2.0 / 256 + kReorderTol;
+
+constexpr WeightFormat kAllFormats[] = {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16,
+                                        WeightFormat::kQ8_0, WeightFormat::kQ4_0};
+
+bool IsQuant(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
+
+std::vector<int64_t> KsFor(WeightFormat f) {
+  if (IsQuant(f)) return {32, 96, 288, 576};  // odd and even block counts
+  return {1, 3, 17, 31, 64, 100, 257, 576};
+}
+
+// Max over outputs of |a - b| / scale (scale from AbsProductSums, floored to avoid 0/0).
+double MaxRelErr(const std::vector<float>& a, const std::vector<float>& b, const std::vector<double>& scale,
+                 std::string* where = nullptr) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double e = std::fabs(double(a[i]) - b[i]) / std::max(scale[i], 1e-30);
+    if (!(e <= worst)) {
+      worst = e;
+      if (where) *where = "index " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs " + std::to_string(b[i]);
+    }
+  }
+  return worst;
+}
+
+// Bound of the int8 activation quantization: per block |Δx| <= max|x_block| / 254, times sum |w| in the block.
+std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M, const TestWeights& t) {
+  const int64_t N = t.w.rows, K = t.w.cols;
+  std::vector<double> bound(M * N, 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < K / 32; ++b) {
+      double amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(double(x[m * K + b * 32 + i])));
+      for (int64_t n = 0; n < N; ++n) {
+        double sw = 0;
+        for (int i = 0; i < 32; ++i) sw += std::fabs(t.dense[n * K + b * 32 + i]);
+        bound[m * N + n] += amax / 254.0 * 1.0001 * sw;
+      }
+    }
+  return bound;
+}
+
+bool HaveAvx512() { return ActiveIsa() == Isa::kAvx512; }
+
+struct IsaGuard {
+  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
+  ~IsaGuard() { SetActiveIsaForTesting(prev); }
+  Isa prev;
+};
+
+TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
+  ThreadPool pool(2);
+  const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 13};
+  const int64_t Ns[] = {1, 17, 64, 65, 130};
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      for (int64_t N : Ns) {
+        const TestWeights t = MakeWeights(f, N, K, static_cast<uint32_t>(K * 1000 + N));
+        const std::vector<float> bias = RandomVec(N, 7);
+        for (int64_t M : Ms) {
+          const std::vector<float> x = RandomVec(M * K, static_cast<uint32_t>(M + 31 * K));
+          std::vector<float> y(M * N), ref(M * N);
+          MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool);
+          MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
+          const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+          std::string where;
+          const double err = MaxRelErr(y, ref, scale, &where);
+          if (IsQuant(f) && M <= kGemvMaxRows) {
+            // int8 activations: check against the explicit bound instead.
+            const std::vector<double> bound = ActQuantBound(x, M, t);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound[i] + kReorderTol * scale[i])
+                  << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " i=" << i;
+          } else {
+            EXPECT_LE(err, kReorderTol) << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " "
+                                        << where;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MatMulTest, Bf16DotOptionWithinItsTolerance) {
+  ThreadPool pool(2);
+  MatMulOptions opt;
+  opt.bf16_dot = true;
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      for (int64_t M : {1, 3, 4, 5, 11}) {
+        const int64_t N = 67;
+        const TestWeights t = MakeWeights(f, N, K, 99);
+        const std::vector<float> x = RandomVec(M * K, 5), bias = RandomVec(N, 6);
+        std::vector<float> y(M * N), ref(M * N);
+        MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool, opt);
+        MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
+        const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+        if (IsQuant(f) && M <= kGemvMaxRows) continue;  // int8 path, covered above
+        EXPECT_LE(MaxRelErr(y, ref, scale), kBf16DotTol) << WeightFormatName(f) << " M=" << M << " K=" << K;
+      }
+    }
+  }
+}
+
+TEST(MatMulTest, BitwiseIndependentOfThreadCount) {
+  ThreadPool p1(1), p2(2), p3(3);
+  for (WeightFormat f : kAllFormats) {
+    for (bool bf16 : {false, true}) {
+      MatMulOptions opt;
+      opt.bf16_dot = bf16;
+      const int64_t K = IsQuant(f) ? 160 : 150, N = 300;
+      const TestWeights t = MakeWeights(f, N, K, 3);
+      for (int64_t M : {1, 4, 9, 50}) {
+        const std::vector<float> x = RandomVec(M * K, 11);
+        std::vector<float> y1(M * N), y2(M * N), y3(M * N), y0(M * N);
+        MatMul(x.data(), M, t.w, nullptr, y0.data(), nullptr, opt);
+        MatMul(x.data(), M, t.w, nullptr, y1.data(), &p1, opt);
+        MatMul(x.data(), M, t.w, nullptr, y2.data(), &p2, opt);
+        MatMul(x.data(), M, t.w, nullptr, y3.data(), &p3, opt);
+        EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+        EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+      }
+    }
+  }
+}
+
+TEST(MatMulTest, ScalarDispatchMatchesSimdDispatch) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
+  for (WeightFormat f : kAllFormats) {
+    const int64_t K = IsQuant(f) ? 96 : 77, N = 70;
+    const TestWeights t = MakeWeights(f, N, K, 21);
+    for (int64_t M : {1, 2, 8}) {
+      const std::vector<float> x = RandomVec(M * K, 4), bias = RandomVec(N, 8);
+      std::vector<float> ys(M * N), yv(M * N);
+      {
+        IsaGuard g(Isa::kScalar);
+        ASSERT_EQ(ActiveIsa(), Isa::kScalar);
+        MatMul(x.data(), M, t.w, bias.data(), ys.data(), nullptr);
+      }
+      MatMul(x.data(), M, t.w, bias.data(), yv.data(), nullptr);
+      EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, bias.data())), kReorderTol)
+          << WeightFormatName(f) << " M=" << M;
+    }
+  }
+}
+
+#if defined(IDEFICS_HAVE_SIMD)
+TEST(MatMulKernelTest, GemmF32IsBitwiseItsScalarTwin) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512";
+  std::vector<float> pack(kern::avx512::GemmPackFloats());
+  auto aligned = kern::AllocAligned<float>(kern::avx512::GemmPackFloats());
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      const int64_t M = 23, N = 133;
+      const TestWeights t = MakeWeights(f, N, K, 5);
+      const std::vector<float> x = RandomVec(M * K, 6), bias = RandomVec(N, 7);
+      std::vector<float> ys(M * N), yv(M * N);
+      // Odd sub-ranges: rows [2, 23), cols [5, 133).
+      kern::scalar::GemmF32(x.data(), K, 2, M, t.w, bias.data(), ys.data(), 5, N);
+      kern::avx512::GemmF32(x.data(), K, 2, M, t.w, bias.data(), yv.data(), 5, N, aligned.get());
+      for (int64_t m = 2; m < M; ++m)
+        for (int64_t n = 5; n < N; ++n)
+          ASSERT_EQ(ys[m * N + n], yv[m * N + n]) << WeightFormatName(f) << " K=" << K << " m=" << m << " n=" << n;
+    }
+  }
+}
+
+TEST(MatMulKernelTest, GemmBf16MatchesScalarTwin) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512";
+  auto aligned = kern::AllocAligned<float>(kern::avx512::GemmPackFloats());
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      const int64_t M = 19, N = 70, Kp = (K + 1) / 2 * 2;
+      const TestWeights t = MakeWeights(f, N, K, 8);
+      const std::vector<float> x = RandomVec(M * K, 9);
+      std::vector<uint16_t> xb(M * Kp, 0);
+      for (int64_t m = 0; m < M; ++m) ConvertF32ToBf16(x.data() + m * K, xb.data() + m * Kp, K);
+      std::vector<float> ys(M * N), yv(M * N);
+      kern::scalar::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, ys.data(), 0, N);
+      kern::avx512::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, yv.data(), 0, N, aligned.get());
+      EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, nullptr)), kReorderTol) << WeightFormatName(f) << " K=" << K;
+    }
+  }
+}
+
+TEST(MatMulKernelTest, GemvKernelsMatchScalarTwins) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512";
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      for (int64_t M = 1; M <= 6; ++M) {
+        const int64_t N = 37;
+        const TestWeights t = MakeWeights(f, N, K, 10);
+        const std::vector<float> x = RandomVec(M * K, 12), bias = RandomVec(N, 13);
+        const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+        std::vector<float> ys(M * N, -1.f), yv(M * N, -1.f);
+        if (IsQuant(f)) {
+          kern::avx512::QuantActs acts;
+          kern::avx512::PrepareQuantActs(x.data(), M, K, f, &acts);
+          kern::scalar::GemvQuant(x.data(), M, t.w, bias.data(), ys.data(), 3, N);
+          kern::avx512::GemvQuant(acts, t.w, bias.data(), yv.data(), 3, N);
+        } else {
+          kern::scalar::GemvFloat(x.data(), M, t.w, bias.data(), ys.data(), 3, N);
+          kern::avx512::GemvFloat(x.data(), M, t.w, bias.data(), yv.data(), 3, N);
+        }
+        EXPECT_LE(MaxRelErr(yv, ys, scale), kReorderTol) << WeightFormatName(f) << " K=" << K << " M=" << M;
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < 3; ++n) EXPECT_EQ(yv[m * N + n], -1.f) << "wrote outside its row range";
+        if (f == WeightFormat::kBF16) {
+          std::vector<uint16_t> xb(M * K);
+          ConvertF32ToBf16(x.data(), xb.data(), M * K);
+          kern::scalar::GemvBf16Dot(xb.data(), M, t.w, bias.data(), ys.data(), 0, N);
+          kern::avx512::GemvBf16Dot(xb.data(), M, t.w, bias.data(), yv.data(), 0, N);
+          EXPECT_LE(MaxRelErr(yv, ys, scale), kReorderTol) << "bf16 dot K=" << K << " M=" << M;
+        }
+      }
+    }
+  }
+}
+#endif
+
+TEST(MatMulTest, ZeroKGivesBias) {
+  const std::vector<float> bias = {1.f, 2.f, 3.f};
+  WeightMatrix w{WeightFormat::kF32, 3, 0, bias.data()};
+  std::vector<float> y(6, -7.f);
+  const float x = 0.f;
+  MatMul(&x, 2, w, bias.data(), y.data(), nullptr);
+  EXPECT_EQ(y, (std::vector<float>{1.f, 2.f, 3.f, 1.f, 2.f, 3.f}));
+}
+
+}  // namespace
+}  // namespace idefics

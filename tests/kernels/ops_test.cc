@@ -1,0 +1,188 @@
+// Tests of the ops.h vector kernels: each SIMD version against its scalar twin on lengths with odd tails, and
+// the transcendental ones against double-precision truth. Mirrors torch's float32 CPU ops.
+#include "kernels/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/kernel_test_util.h"
+#include "kernels/ops_kernels.h"
+
+namespace idefics {
+namespace {
+
+// Sums in another order (Dot, norms), relative to the sum of magnitudes.
+constexpr double kSumTol = 2e-6;
+// Elementwise float results: a few ulp.
+constexpr double kUlpTol = 4e-7;
+// Vector exp / sigmoid-based activations vs double-precision truth (relative).
+constexpr double kExpTol = 3e-7;
+constexpr double kActTol = 1e-6;
+// Softmax: exp differs by an ulp and the normalizing sum runs in another order (~sqrt(n)·2^-24 relative).
+constexpr double kSoftmaxTol = 1e-5;
+// GELU vs the float formula with std::tanh: that formula loses up to ~1 ulp of (1 + tanh) absolutely.
+constexpr double kGeluVsTanhFormulaAbs = 2e-7;
+
+const int64_t kLengths[] = {0, 1, 7, 15, 16, 17, 33, 64, 100, 1000, 4099};
+
+bool Simd() {
+#if defined(IDEFICS_HAVE_SIMD)
+  return ActiveIsa() == Isa::kAvx512;
+#else
+  return false;
+#endif
+}
+
+#define SKIP_WITHOUT_SIMD() \
+  if (!Simd()) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)"
+
+double RelDiff(double a, double b, double scale) { return std::fabs(a - b) / std::max(scale, 1e-30); }
+
+#if defined(IDEFICS_HAVE_SIMD)
+namespace simd = kern::avx512;
+#endif
+namespace ref = kern::scalar;
+
+TEST(OpsTest, DotAxpyAddMulScaleMatchTwins) {
+  SKIP_WITHOUT_SIMD();
+#if defined(IDEFICS_HAVE_SIMD)
+  for (int64_t n : kLengths) {
+    const std::vector<float> a = test::RandomVec(n, 1), b = test::RandomVec(n, 2);
+    double mag = 0;
+    for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(a[i]) * b[i]);
+    EXPECT_LE(RelDiff(simd::Dot(a.data(), b.data(), n), ref::Dot(a.data(), b.data(), n), mag), kSumTol) << n;
+    std::vector<float> y1 = b, y2 = b;
+    simd::Axpy(0.37f, a.data(), y1.data(), n);
+    ref::Axpy(0.37f, a.data(), y2.data(), n);
+    // The SIMD build may contract alpha·x + y into one FMA (one rounding fewer).
+    for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(y1[i] - y2[i]), kUlpTol * (std::fabs(y2[i]) + 0.37 * std::fabs(a[i])));
+    simd::Add(a.data(), b.data(), y1.data(), n);
+    ref::Add(a.data(), b.data(), y2.data(), n);
+    EXPECT_EQ(y1, y2) << n;
+    simd::Mul(a.data(), b.data(), y1.data(), n);
+    ref::Mul(a.data(), b.data(), y2.data(), n);
+    EXPECT_EQ(y1, y2) << n;
+    simd::Scale(y1.data(), -3.f, n);
+    ref::Scale(y2.data(), -3.f, n);
+    EXPECT_EQ(y1, y2) << n;
+  }
+#endif
+}
+
+TEST(OpsTest, NormsMatchTwins) {
+  SKIP_WITHOUT_SIMD();
+#if defined(IDEFICS_HAVE_SIMD)
+  for (int64_t n : kLengths) {
+    if (n == 0) continue;
+    const std::vector<float> x = test::RandomVec(n, 3, 2.f), w = test::RandomVec(n, 4), b = test::RandomVec(n, 5);
+    std::vector<float> y1(n), y2(n);
+    for (const float* wp : {w.data(), static_cast<const float*>(nullptr)}) {
+      simd::RmsNorm(x.data(), wp, n, 1e-5f, y1.data());
+      ref::RmsNorm(x.data(), wp, n, 1e-5f, y2.data());
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), kSumTol) << n;
+      simd::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y1.data());
+      ref::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y2.data());
+      // (x - mean) cancels; the error is relative to the input scale.
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(y1[i] - y2[i]), kSumTol * 10 * (1 + std::fabs(y2[i]))) << n;
+    }
+    // In place.
+    std::vector<float> z = x;
+    simd::RmsNorm(z.data(), w.data(), n, 1e-5f, z.data());
+    ref::RmsNorm(x.data(), w.data(), n, 1e-5f, y2.data());
+    for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(z[i], y2[i], std::fabs(y2[i])), kSumTol);
+  }
+#endif
+}
+
+TEST(OpsTest, RmsNormFormula) {
+  const std::vector<float> x = {1.f, -2.f, 3.f, 0.5f}, w = {1.f, 2.f, 0.5f, -1.f};
+  std::vector<float> y(4);
+  RmsNorm(x.data(), w.data(), 4, 1e-5f, y.data());
+  const double ms = (1 + 4 + 9 + 0.25) / 4.0, r = 1 / std::sqrt(ms + 1e-5);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[i], w[i] * x[i] * r, 1e-6);
+}
+
+TEST(OpsTest, SoftmaxMatchesTwinAndSumsToOne) {
+  for (int64_t n : kLengths) {
+    if (n == 0) continue;
+    std::vector<float> x = test::RandomVec(n, 6, 5.f);
+    if (n > 1) x[0] = -std::numeric_limits<float>::infinity();
+    std::vector<float> a = x, b = x;
+    SoftmaxInPlace(a.data(), n);
+    ref::SoftmaxInPlace(b.data(), n);
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      s += a[i];
+      ASSERT_LE(std::fabs(a[i] - b[i]), kSoftmaxTol * b[i] + 1e-12) << n << " " << i;
+    }
+    if (n > 1) {
+      EXPECT_EQ(a[0], 0.f);
+    }
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
+}
+
+TEST(OpsTest, ExpAgainstDoubleTruth) {
+  std::vector<float> x;
+  for (float v = -103.f; v < 88.7f; v += 0.0173f) x.push_back(v);
+  std::vector<float> y(x.size());
+  Exp(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = std::exp(double(x[i]));
+    if (t < std::numeric_limits<float>::min()) {
+      ASSERT_LE(std::fabs(y[i] - t), 2 * std::numeric_limits<float>::denorm_min()) << x[i];
+    } else {
+      ASSERT_LE(RelDiff(y[i], t, t), kExpTol) << x[i];
+    }
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> sp = {0.f, -inf, inf, 100.f, -200.f, std::numeric_limits<float>::quiet_NaN()};
+  std::vector<float> ys(sp.size());
+  Exp(sp.data(), ys.data(), static_cast<int64_t>(sp.size()));
+  EXPECT_EQ(ys[0], 1.f);
+  EXPECT_EQ(ys[1], 0.f);
+  EXPECT_EQ(ys[2], inf);
+  EXPECT_EQ(ys[3], inf);
+  EXPECT_EQ(ys[4], 0.f);
+  EXPECT_TRUE(std::isnan(ys[5]));
+}
+
+TEST(OpsTest, ActivationsAgainstDoubleTruthAndTwins) {
+  std::vector<float> x;
+  for (float v = -20.f; v < 20.f; v += 0.0037f) x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> silu(n), gelu(n), silu_ref(n), gelu_ref(n), up = test::RandomVec(n, 8), sm(n), sm_ref(n);
+  Silu(x.data(), silu.data(), n);
+  GeluTanh(x.data(), gelu.data(), n);
+  SiluMul(x.data(), up.data(), sm.data(), n);
+  ref::Silu(x.data(), silu_ref.data(), n);
+  ref::GeluTanh(x.data(), gelu_ref.data(), n);
+  ref::SiluMul(x.data(), up.data(), sm_ref.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double ts = v / (1 + std::exp(-v));
+    // 0.5·v·(1 + tanh(u)) written as v / (1 + exp(-2u)) so double precision does not cancel for v << 0.
+    const double tg = v / (1 + std::exp(-2 * std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    ASSERT_LE(RelDiff(silu[i], ts, std::fabs(ts)), kActTol) << v;
+    ASSERT_LE(RelDiff(silu_ref[i], ts, std::fabs(ts)), kActTol) << v;
+    ASSERT_LE(RelDiff(sm[i], ts * up[i], std::fabs(ts * up[i])), kActTol + kUlpTol) << v;
+    ASSERT_LE(RelDiff(sm_ref[i], ts * up[i], std::fabs(ts * up[i])), kActTol + kUlpTol) << v;
+    // The float rounding of u = √(2/π)(x + 0.044715x³) becomes a relative error ~|2u|·2^-24 after exp(-2u),
+    // which matters only in the far negative tail (values < 1e-20); below ~1e-35 compare absolutely.
+    const double ug = std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v);
+    const double gtol = kActTol * (1 + std::fabs(ug)) * std::fabs(tg) + 1e-35;
+    ASSERT_LE(std::fabs(gelu[i] - tg), gtol) << v;
+    ASSERT_LE(std::fabs(gelu_ref[i] - tg), gtol) << v;
+    // And against the float formula transformers evaluates (0.5·x·(1 + tanhf(u))).
+    const float u = 0.7978845608028654f * (x[i] + 0.044715f * x[i] * x[i] * x[i]);
+    const float tf = 0.5f * x[i] * (1.f + std::tanh(u));
+    ASSERT_LE(std::fabs(gelu[i] - tf), kActTol * std::fabs(tf) + kGeluVsTanhFormulaAbs * std::fabs(x[i])) << v;
+  }
+}
+
+}  // namespace
+}  // namespace idefics
