@@ -82,6 +82,14 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
       }
     }
   }
+  bpe->split_at_words_ = true;
+  for (const auto& [piece, id] : bpe->mergeable_) {
+    for (size_t k = piece.find(kSpaceSymbol, 1); k != std::string_view::npos; k = piece.find(kSpaceSymbol, k + 1)) {
+      if (k < kSpaceSymbol.size() || piece.substr(k - kSpaceSymbol.size(), kSpaceSymbol.size()) != kSpaceSymbol) {
+        bpe->split_at_words_ = false;
+      }
+    }
+  }
   // Longest user-defined pieces first so that the first match is the longest one.
   std::sort(bpe->user_defined_.begin(), bpe->user_defined_.end(),
             [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
@@ -129,6 +137,37 @@ void SentencePieceBpe::Encode(std::string_view text, std::vector<int32_t>* out) 
 
 void SentencePieceBpe::EncodeNormalized(std::string_view text, std::vector<int32_t>* out) const {
   if (text.empty()) return;
+  if (!split_at_words_) {
+    EncodeChunk(text, out);
+    return;
+  }
+  // Exact shortcut for long inputs: encode word by word (a word starts at a "▁" that follows another
+  // character) and reuse the ids of repeated words.
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;  // word -> range in *out
+  const size_t w = kSpaceSymbol.size();
+  size_t start = 0;
+  for (size_t i = 1; i <= text.size(); ++i) {
+    const bool boundary = i == text.size() || (text.substr(i, w) == kSpaceSymbol && i >= w &&
+                                               text.substr(i - w, w) != kSpaceSymbol);
+    if (!boundary) continue;
+    const std::string_view word = text.substr(start, i - start);
+    start = i;
+    auto it = seen.find(word);
+    if (it != seen.end()) {
+      const auto [b, e] = it->second;
+      for (size_t k = b; k < e; ++k) {
+        const int32_t id = (*out)[k];  // copy first: push_back may reallocate
+        out->push_back(id);
+      }
+      continue;
+    }
+    const size_t b = out->size();
+    EncodeChunk(word, out);
+    seen.emplace(word, std::pair{b, out->size()});
+  }
+}
+
+void SentencePieceBpe::EncodeChunk(std::string_view text, std::vector<int32_t>* out) const {
   // 1. Split into characters (user-defined pieces are single atomic symbols).
   std::vector<Symbol> sym;
   sym.reserve(text.size());

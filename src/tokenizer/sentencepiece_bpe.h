@@ -29,6 +29,10 @@ class SentencePieceBpe {
   // Appends the ids of an already normalized string.
   void EncodeNormalized(std::string_view normalized, std::vector<int32_t>* out) const;
 
+  // EncodeNormalized without the word-by-word shortcut: one BPE over the whole string (the reference the
+  // shortcut must equal; tests compare the two).
+  void EncodeChunk(std::string_view normalized, std::vector<int32_t>* out) const;
+
   int32_t size() const { return static_cast<int32_t>(model_.pieces.size()); }
   // -1 when `piece` is not in the vocabulary.
   int32_t PieceToId(std::string_view piece) const;
@@ -48,6 +52,9 @@ class SentencePieceBpe {
   std::unordered_map<std::string_view, int32_t> all_;
   std::vector<std::string_view> user_defined_;  // matched as atomic symbols before merging
   std::vector<int> byte_value_;
+  // True when no piece has "▁" right after another character, except after "▁" itself: then no merge can
+  // cross the boundary before a word-initial "▁", and words can be encoded independently (and cached).
+  bool split_at_words_ = false;
   int32_t byte_ids_[256];
 };
 

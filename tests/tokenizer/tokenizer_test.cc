@@ -127,6 +127,26 @@ TEST(TokenizerEncode, LongInputIsFast) {
   EXPECT_LT(s, 20.0);  // generous for sanitizer builds; release takes well under a second
 }
 
+TEST(TokenizerEncode, WordShortcutEqualsWholeStringBpe) {
+  std::vector<std::string> dirs = {test::TinyModelDir("idefics2-tiny-a")};
+  if (!test::MistralTokenizerDir().empty()) dirs.push_back(test::MistralTokenizerDir());
+  const std::string text =
+      "  Some   words, repeated words;\twords\n\n  and   \xE4\xB8\xAD\xE6\x96\x87 12345 x \xE2\x96\x81\xE2\x96\x81 "
+      "end   ";
+  for (const std::string& dir : dirs) {
+    auto t = Tokenizer::Load(dir);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    const SentencePieceBpe& bpe = (*t)->sentencepiece();
+    for (size_t cut = 0; cut < text.size(); cut += 7) {
+      const std::string normalized = bpe.Normalize(text.substr(cut));
+      std::vector<int32_t> fast, reference;
+      bpe.EncodeNormalized(normalized, &fast);
+      bpe.EncodeChunk(normalized, &reference);
+      EXPECT_EQ(fast, reference) << dir << " from byte " << cut;
+    }
+  }
+}
+
 TEST(TokenizerDecode, RoundTripAndSkipSpecial) {
   const Tokenizer& t = Tiny();
   const std::string text = "Ünïcödé: café 中文测试 😀 and  two  spaces\n";
