@@ -1,7 +1,6 @@
 // idefics tokenize: prints the token ids of a text as a JSON array on one line.
 // Same ids as transformers' tokenizer(text)["input_ids"] for the model folder (BOS unless --no-bos).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 
@@ -15,9 +14,11 @@ int RunTokenize(int argc, char** argv) {
   std::string model_dir;
   std::string text;
   bool no_bos = false;
-  app.add_option("--model", model_dir, "model folder with tokenizer.model and the tokenizer JSON files")->required();
+  app.add_option("--model", model_dir, "model folder with tokenizer.model and the tokenizer JSON files")
+      ->required();
   app.add_flag("--no-bos", no_bos, "do not prepend the BOS token <s>");
-  app.add_option("text", text, "the text to tokenize (special tokens such as <image> are matched)")->required();
+  app.add_option("text", text, "the text to tokenize (special tokens such as <image> are matched)")
+      ->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

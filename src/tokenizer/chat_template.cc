@@ -45,9 +45,10 @@ StatusOr<std::string> LoadChatTemplateSource(const std::string& model_dir) {
     ASSIGN_OR_RETURN(std::string source, TemplateFromJson(model_dir + "/" + file));
     if (!source.empty()) return source;
   }
-  return NotFound(model_dir +
-                  ": no chat template (looked in chat_template.jinja, chat_template.json, processor_config.json, "
-                  "tokenizer_config.json)");
+  return NotFound(
+      model_dir +
+      ": no chat template (looked in chat_template.jinja, chat_template.json, processor_config.json, "
+      "tokenizer_config.json)");
 }
 
 json SpecialTokenVariables(const Tokenizer& tokenizer) {

@@ -11,7 +11,9 @@ namespace {
 
 const Value kNone = nullptr;
 
-bool IsPySpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsPySpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -64,11 +66,12 @@ StatusOr<std::string> RequireString(const Value& v, const std::string& what) {
 
 // str.startswith / endswith with a string or a list (tuple) of strings.
 StatusOr<bool> AffixMatch(const std::string& s, const Value& affix, bool prefix) {
-  std::vector<Value> options = affix.is_array() ? std::vector<Value>(affix.begin(), affix.end())
-                                                : std::vector<Value>{affix};
+  std::vector<Value> options =
+      affix.is_array() ? std::vector<Value>(affix.begin(), affix.end()) : std::vector<Value>{affix};
   for (const Value& o : options) {
     ASSIGN_OR_RETURN(std::string a, RequireString(o, prefix ? "startswith()" : "endswith()"));
-    if (a.size() <= s.size() && (prefix ? s.compare(0, a.size(), a) : s.compare(s.size() - a.size(), a.size(), a)) == 0) {
+    if (a.size() <= s.size() &&
+        (prefix ? s.compare(0, a.size(), a) : s.compare(s.size() - a.size(), a.size(), a)) == 0) {
       return true;
     }
   }
@@ -242,7 +245,7 @@ StatusOr<Value> ApplyFilter(const std::string& name, const Value& v, const CallA
     const Value& indent = a.Get(0, "indent", kNone);
     if (IsUndefined(v)) return InvalidArgument("tojson of an undefined value");
     return Value(v.dump(indent.is_number_integer() ? indent.get<int>() : -1, ' ', false,
-                            Value::error_handler_t::replace));
+                        Value::error_handler_t::replace));
   }
   if (name == "items") return CallMethod(v, "items", CallArgs{});
   return Unimplemented("filter '" + name + "'");
@@ -291,7 +294,8 @@ StatusOr<Value> CallGlobal(const std::string& name, const CallArgs& args, bool* 
     for (size_t i = 0; n > 1 && i < n; ++i) p[i] = args.positional[i].get<int64_t>();
     if (p[2] == 0) return InvalidArgument("range() step must not be zero");
     Value out = Value::array();
-    for (int64_t i = p[0]; (p[2] > 0 ? i < p[1] : i > p[1]) && out.size() < 1000000; i += p[2]) out.push_back(i);
+    for (int64_t i = p[0]; (p[2] > 0 ? i < p[1] : i > p[1]) && out.size() < 1000000; i += p[2])
+      out.push_back(i);
     return out;
   }
   *found = false;

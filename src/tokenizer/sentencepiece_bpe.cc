@@ -19,7 +19,7 @@ struct Symbol {
   int prev;
   int next;
   size_t begin;
-  size_t len;  // 0 once merged into its left neighbour
+  size_t len;   // 0 once merged into its left neighbour
   bool atomic;  // a user-defined piece: never merged with neighbours
 };
 
@@ -60,7 +60,8 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
     const auto id = static_cast<int32_t>(i);
     if (p.piece.empty()) return InvalidArgument(name + ": piece " + std::to_string(i) + " is empty");
     bpe->all_.emplace(p.piece, id);
-    if (p.type == PieceType::kNormal || p.type == PieceType::kUserDefined) bpe->mergeable_.emplace(p.piece, id);
+    if (p.type == PieceType::kNormal || p.type == PieceType::kUserDefined)
+      bpe->mergeable_.emplace(p.piece, id);
     if (p.type == PieceType::kUserDefined) bpe->user_defined_.push_back(p.piece);
     if (p.type == PieceType::kByte) {
       unsigned v = 0;
@@ -84,8 +85,10 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
   }
   bpe->split_at_words_ = true;
   for (const auto& [piece, id] : bpe->mergeable_) {
-    for (size_t k = piece.find(kSpaceSymbol, 1); k != std::string_view::npos; k = piece.find(kSpaceSymbol, k + 1)) {
-      if (k < kSpaceSymbol.size() || piece.substr(k - kSpaceSymbol.size(), kSpaceSymbol.size()) != kSpaceSymbol) {
+    for (size_t k = piece.find(kSpaceSymbol, 1); k != std::string_view::npos;
+         k = piece.find(kSpaceSymbol, k + 1)) {
+      if (k < kSpaceSymbol.size() ||
+          piece.substr(k - kSpaceSymbol.size(), kSpaceSymbol.size()) != kSpaceSymbol) {
         bpe->split_at_words_ = false;
       }
     }

@@ -17,7 +17,8 @@ namespace idefics::tokenizer {
 class SentencePieceBpe {
  public:
   // Validates the model (BPE type, no unsupported normalizer) and builds the piece indexes.
-  static StatusOr<std::unique_ptr<SentencePieceBpe>> Create(SentencePieceModel model, const std::string& name);
+  static StatusOr<std::unique_ptr<SentencePieceBpe>> Create(SentencePieceModel model,
+                                                            const std::string& name);
 
   // Normalizes `text` like sentencepiece's Normalizer with the model's NormalizerSpec ("" stays "").
   std::string Normalize(std::string_view text) const;

@@ -2,10 +2,9 @@
 // (SentencePiece BPE) + added/special tokens from the JSON files. Mirrors transformers' LlamaTokenizer.
 #include "tokenizer/tokenizer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/mapped_file.h"
@@ -46,7 +45,8 @@ StatusOr<std::optional<TokenSpec>> ParseTokenSpec(const json& v, const std::stri
     return InvalidArgument(where + ": expected a string or an object with a string \"content\"");
   }
   s.content = v["content"].get<std::string>();
-  for (const auto& [key, field] : {std::pair{"lstrip", &s.lstrip}, {"rstrip", &s.rstrip}, {"special", &s.special}}) {
+  for (const auto& [key, field] :
+       {std::pair{"lstrip", &s.lstrip}, {"rstrip", &s.rstrip}, {"special", &s.special}}) {
     auto it = v.find(key);
     if (it == v.end()) continue;
     if (!it->is_boolean()) return InvalidArgument(where + "." + key + ": expected a boolean");
@@ -72,7 +72,9 @@ class TokenizerLoader {
     ASSIGN_OR_RETURN(t_->bpe_, SentencePieceBpe::Create(std::move(model), model_path));
     const SentencePieceModel& m = t_->bpe_->model();
     // Defaults from the SentencePiece model, overridden by the JSON files.
-    auto piece_text = [&](int32_t id) { return id >= 0 ? m.pieces[static_cast<size_t>(id)].piece : std::string(); };
+    auto piece_text = [&](int32_t id) {
+      return id >= 0 ? m.pieces[static_cast<size_t>(id)].piece : std::string();
+    };
     roles_[0] = piece_text(m.bos_id);
     roles_[1] = piece_text(m.eos_id);
     roles_[2] = piece_text(m.unk_id);
@@ -92,7 +94,8 @@ class TokenizerLoader {
     bool special = true, lstrip = false, rstrip = false;
   };
 
-  void AddLiteral(const std::string& content, std::optional<int32_t> id, bool special, bool lstrip, bool rstrip) {
+  void AddLiteral(const std::string& content, std::optional<int32_t> id, bool special, bool lstrip,
+                  bool rstrip) {
     if (content.empty()) return;
     auto [it, inserted] = pending_.try_emplace(content);
     if (inserted) order_.push_back(content);
@@ -115,15 +118,19 @@ class TokenizerLoader {
       if (it == j.end()) continue;
       ASSIGN_OR_RETURN(auto spec, ParseTokenSpec(*it, file + ": " + kRoles[r]));
       roles_[r] = spec ? spec->content : std::string();
-      if (spec) AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false), spec->rstrip.value_or(false));
+      if (spec)
+        AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false),
+                   spec->rstrip.value_or(false));
     }
     auto it = j.find("additional_special_tokens");
     if (it != j.end() && !it->is_null()) {
       if (!it->is_array()) return InvalidArgument(file + ": additional_special_tokens: expected an array");
       for (size_t i = 0; i < it->size(); ++i) {
-        ASSIGN_OR_RETURN(auto spec,
-                         ParseTokenSpec((*it)[i], file + ": additional_special_tokens[" + std::to_string(i) + "]"));
-        if (spec) AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false), spec->rstrip.value_or(false));
+        ASSIGN_OR_RETURN(auto spec, ParseTokenSpec((*it)[i], file + ": additional_special_tokens[" +
+                                                                 std::to_string(i) + "]"));
+        if (spec)
+          AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false),
+                     spec->rstrip.value_or(false));
       }
     }
     return Status::Ok();
@@ -191,8 +198,9 @@ class TokenizerLoader {
       if (!p.id) {
         const int32_t id = bpe.PieceToId(content);
         if (id < 0) {
-          return InvalidArgument(dir_ + ": special token \"" + content +
-                                 "\" has no id in tokenizer.model, added_tokens.json or tokenizer_config.json");
+          return InvalidArgument(
+              dir_ + ": special token \"" + content +
+              "\" has no id in tokenizer.model, added_tokens.json or tokenizer_config.json");
         }
         p.id = id;
       }

@@ -66,11 +66,11 @@ class Tokenizer {
 
   std::unique_ptr<SentencePieceBpe> bpe_;
   AddedTokenMatcher matcher_;
-  std::vector<AddedToken> added_;                         // every literal-matched token
+  std::vector<AddedToken> added_;                           // every literal-matched token
   std::unordered_map<std::string, int32_t> added_by_text_;  // content -> id
-  std::vector<std::string> token_text_;                   // id -> token text
-  std::vector<std::string> decoded_bytes_;                // id -> bytes it decodes to
-  std::vector<uint8_t> special_;                          // id -> is special
+  std::vector<std::string> token_text_;                     // id -> token text
+  std::vector<std::string> decoded_bytes_;                  // id -> bytes it decodes to
+  std::vector<uint8_t> special_;                            // id -> is special
   int32_t bos_id_ = -1, eos_id_ = -1, unk_id_ = -1, pad_id_ = -1;
   std::string bos_token_, eos_token_, unk_token_, pad_token_;
   bool add_bos_token_ = true;
