@@ -55,7 +55,8 @@ json SpecialTokenVariables(const Tokenizer& tokenizer) {
   return json{{"bos_token", tokenizer.bos_token()},
               {"eos_token", tokenizer.eos_token()},
               {"unk_token", tokenizer.unk_token()},
-              {"pad_token", tokenizer.pad_token()}};
+              {"pad_token", tokenizer.pad_token()},
+              {"additional_special_tokens", tokenizer.additional_special_tokens()}};
 }
 
 StatusOr<ChatTemplate> ChatTemplate::FromSource(std::string_view source) {

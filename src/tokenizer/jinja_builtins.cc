@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 
 namespace idefics::tokenizer::jinja {
 namespace {
@@ -165,6 +166,27 @@ StatusOr<Value> DictMethod(const Value& d, const std::string& name, const CallAr
   return Unimplemented("dict method '" + name + "()'");
 }
 
+// json.dumps(v, ensure_ascii=False) without indent: ", " and ": " separators (transformers' tojson).
+std::string PyJsonDump(const Value& v) {
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + PyJsonDump(v[i]);
+    return out + "]";
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [k, item] : v.items()) {
+      out += (first ? "" : ", ") + Value(k).dump(-1, ' ', false, Value::error_handler_t::replace) + ": " +
+             PyJsonDump(item);
+      first = false;
+    }
+    return out + "}";
+  }
+  if (IsUndefined(v)) return "null";
+  return v.dump(-1, ' ', false, Value::error_handler_t::replace);
+}
+
 }  // namespace
 
 StatusOr<Value> CallMethod(const Value& object, const std::string& name, const CallArgs& args) {
@@ -237,15 +259,17 @@ StatusOr<Value> ApplyFilter(const std::string& name, const Value& v, const CallA
     return a.Get(0, "default", Value(0.0));
   }
   if (name == "abs") {
-    if (v.is_number_float()) return Value(std::fabs(v.get<double>()));
+    if (v.is_number_float() || v.get<int64_t>() == INT64_MIN) return Value(std::fabs(v.get<double>()));
     if (v.is_number()) return Value(std::llabs(v.get<int64_t>()));
     return InvalidArgument("abs of a " + TypeName(v));
   }
   if (name == "tojson") {
     const Value& indent = a.Get(0, "indent", kNone);
     if (IsUndefined(v)) return InvalidArgument("tojson of an undefined value");
-    return Value(v.dump(indent.is_number_integer() ? indent.get<int>() : -1, ' ', false,
-                        Value::error_handler_t::replace));
+    if (indent.is_number_integer()) {
+      return Value(v.dump(indent.get<int>(), ' ', false, Value::error_handler_t::replace));
+    }
+    return Value(PyJsonDump(v));
   }
   if (name == "items") return CallMethod(v, "items", CallArgs{});
   return Unimplemented("filter '" + name + "'");

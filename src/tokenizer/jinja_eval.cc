@@ -1,6 +1,7 @@
 // Interpreter of the parsed Jinja subset: evaluates expressions to json values and executes statements
 // into the output string. Mirrors jinja2's runtime (scoping of for loops, loop.*, undefined values).
 #include <cmath>
+#include <cstdint>
 #include <unordered_map>
 
 #include "tokenizer/jinja.h"
@@ -234,7 +235,7 @@ class Interpreter {
         if (e.name == "not") return Value(!Truthy(v));
         if (!v.is_number()) return InvalidArgument("unary '" + e.name + "' on a " + TypeName(v));
         if (e.name == "+") return v;
-        if (v.is_number_float()) return Value(-v.get<double>());
+        if (v.is_number_float() || v.get<int64_t>() == INT64_MIN) return Value(-v.get<double>());
         return Value(-v.get<int64_t>());
       }
       case K::kBinary:
@@ -370,18 +371,26 @@ class Interpreter {
     }
     if (BothInt(a, b) && op != "/" && op != "**") {
       const int64_t x = a.get<int64_t>(), y = b.get<int64_t>();
-      if (op == "+") return Value(x + y);
-      if (op == "-") return Value(x - y);
-      if (op == "*") return Value(x * y);
+      int64_t r = 0;  // Python ints do not overflow; past int64 we fall back to floats below
+      if (op == "+" && !__builtin_add_overflow(x, y, &r)) return Value(r);
+      if (op == "-" && !__builtin_sub_overflow(x, y, &r)) return Value(r);
+      if (op == "*" && !__builtin_mul_overflow(x, y, &r)) return Value(r);
+      if (op == "+" || op == "-" || op == "*") return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
       if (y == 0) return InvalidArgument("integer division or modulo by zero");
-      int64_t q = x / y, r = x % y;
+      if (x == INT64_MIN && y == -1) return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
+      int64_t q = x / y;
+      r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {  // Python floors
         --q;
         r += y;
       }
       return Value(op == "//" ? q : r);
     }
-    const double x = a.get<double>(), y = b.get<double>();
+    return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
+  }
+
+  static StatusOr<Value> EvalFloat(const std::string& op, double x, double y, const Value& a,
+                                   const Value& b) {
     if (op == "+") return Value(x + y);
     if (op == "-") return Value(x - y);
     if (op == "*") return Value(x * y);

@@ -209,6 +209,12 @@ class Lexer {
 }  // namespace
 
 StatusOr<std::vector<Token>> Lex(std::string_view source) {
+  // jinja2's keep_trailing_newline=False: one newline at the very end of the template is dropped.
+  if (source.ends_with("\r\n")) {
+    source.remove_suffix(2);
+  } else if (source.ends_with("\n")) {
+    source.remove_suffix(1);
+  }
   return Lexer(source).Run();
 }
 

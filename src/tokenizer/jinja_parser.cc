@@ -131,7 +131,19 @@ class Parser {
       RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
       return MakeStmt(tag == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, pos);
     }
-    static const char* kKnownEnds[] = {"endif", "endfor", "elif", "else", "endset"};
+    if (tag == "generation") {  // transformers' AssistantTracker block: renders its body unchanged
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      StmtPtr s = MakeStmt(Stmt::Kind::kIf, pos);
+      ExprPtr always = Node(Kind::kLiteral, pos);
+      always->literal = true;
+      Body body;
+      std::string end;
+      RETURN_IF_ERROR(ParseBody({"endgeneration"}, &body, &end));
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      s->branches.emplace_back(std::move(always), std::move(body));
+      return s;
+    }
+    static const char* kKnownEnds[] = {"endif", "endfor", "elif", "else", "endset", "endgeneration"};
     for (const char* e : kKnownEnds) {
       if (tag == e) return Error(pos, "unexpected {% " + tag + " %} (no matching opening tag)");
     }

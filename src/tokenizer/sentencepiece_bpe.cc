@@ -104,6 +104,25 @@ int32_t SentencePieceBpe::PieceToId(std::string_view piece) const {
   return it == all_.end() ? -1 : it->second;
 }
 
+SubwordModel::TokenKind SentencePieceBpe::Kind(int32_t id) const {
+  switch (piece(id).type) {
+    case PieceType::kByte:
+      return TokenKind::kByte;
+    case PieceType::kControl:
+      return TokenKind::kControl;
+    case PieceType::kUnknown:
+      return TokenKind::kUnknown;
+    default:
+      return TokenKind::kNormal;
+  }
+}
+
+std::string SentencePieceBpe::DefaultSpecialToken(Role role) const {
+  const int32_t ids[4] = {model_.bos_id, model_.eos_id, model_.unk_id, model_.pad_id};
+  const int32_t id = ids[role];
+  return id >= 0 && id < size() ? piece(id).piece : std::string();
+}
+
 std::string SentencePieceBpe::Normalize(std::string_view text) const {
   std::string_view t = text;
   if (model_.remove_extra_whitespaces) {

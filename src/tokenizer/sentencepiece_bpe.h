@@ -11,10 +11,11 @@
 
 #include "idefics/status.h"
 #include "tokenizer/sentencepiece_model.h"
+#include "tokenizer/subword_model.h"
 
 namespace idefics::tokenizer {
 
-class SentencePieceBpe {
+class SentencePieceBpe : public SubwordModel {
  public:
   // Validates the model (BPE type, no unsupported normalizer) and builds the piece indexes.
   static StatusOr<std::unique_ptr<SentencePieceBpe>> Create(SentencePieceModel model,
@@ -34,13 +35,19 @@ class SentencePieceBpe {
   // shortcut must equal; tests compare the two).
   void EncodeChunk(std::string_view normalized, std::vector<int32_t>* out) const;
 
-  int32_t size() const { return static_cast<int32_t>(model_.pieces.size()); }
-  // -1 when `piece` is not in the vocabulary.
-  int32_t PieceToId(std::string_view piece) const;
+  // SubwordModel.
+  int32_t size() const override { return static_cast<int32_t>(model_.pieces.size()); }
+  int32_t PieceToId(std::string_view piece) const override;
+  const std::string& PieceText(int32_t id) const override { return piece(id).piece; }
+  TokenKind Kind(int32_t id) const override;
+  int ByteValue(int32_t id) const override { return byte_value_[static_cast<size_t>(id)]; }
+  void EncodeSegment(std::string_view text, bool, std::vector<int32_t>* out) const override {
+    Encode(text, out);
+  }
+  std::string DefaultSpecialToken(Role role) const override;
+
   // Requires 0 <= id < size().
   const SentencePiece& piece(int32_t id) const { return model_.pieces[static_cast<size_t>(id)]; }
-  // The byte a BYTE piece ("<0x41>") stands for, or -1 for other pieces.
-  int ByteValue(int32_t id) const { return byte_value_[static_cast<size_t>(id)]; }
   const SentencePieceModel& model() const { return model_; }
 
  private:

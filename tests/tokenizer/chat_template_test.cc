@@ -67,6 +67,17 @@ TEST(ChatTemplate, SpecExamples) {
   EXPECT_EQ(*r, "System: Be brief.<end_of_utterance>\n");
 }
 
+TEST(ChatTemplate, SpecialTokenVariables) {
+  auto tok = Tokenizer::Load(test::TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  const json vars = SpecialTokenVariables(**tok);
+  auto r = RenderChatTemplate(
+      "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}|{{ additional_special_tokens | join(',') }}",
+      json::parse(R"([{"role": "user", "content": "hi"}])"), false, vars);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "<s>hi</s>|<fake_token_around_image>,<image>,<end_of_utterance>");
+}
+
 TEST(ChatTemplate, LoadErrors) {
   const std::string dir = test::MakeTempDir("chat_template_missing");
   auto src = LoadChatTemplateSource(dir);

@@ -45,6 +45,8 @@ TEST(Jinja, Operators) {
             "False x True False");
   EXPECT_EQ(Render("{{ 'y' if 1 > 2 else 'n' }}{{ 'z' if false }}"), "n");
   EXPECT_EQ(Render("{{ 'ab' * 3 }}"), "ababab");
+  // Integer overflow falls back to floats instead of wrapping (Python ints are unbounded).
+  EXPECT_EQ(Render("{{ 999999999999999999 * 999999999999999999 > 0 }}"), "True");
 }
 
 TEST(Jinja, SubscriptsAndAttributes) {
@@ -80,6 +82,7 @@ TEST(Jinja, IfAndSet) {
   EXPECT_EQ(Render("{% if 0 %}a{% elif '' %}b{% elif [1] %}c{% else %}d{% endif %}"), "c");
   EXPECT_EQ(Render("{% if 0 %}a{% else %}d{% endif %}"), "d");
   EXPECT_EQ(Render("{% set x = 'v' %}{{ x }}"), "v");
+  EXPECT_EQ(Render("a{% generation %}b{{ 'c' }}{% endgeneration %}d"), "abcd");
   // A set inside a loop does not leak out; a namespace attribute does.
   EXPECT_EQ(Render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}"), "1");
   EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor "
@@ -102,7 +105,7 @@ TEST(Jinja, FiltersMethodsTests) {
             "['a', 'b'] a-b- 1");
   EXPECT_EQ(Render("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ 3 is not string }}"),
             "False True True True");
-  EXPECT_EQ(Render("{{ {'a': 1}.get('b', 'z') }} {{ {'a': [1, 'x']} | tojson }}"), "z {\"a\":[1,\"x\"]}");
+  EXPECT_EQ(Render("{{ {'a': 1}.get('b', 'z') }} {{ {'a': [1, 'x']} | tojson }}"), "z {\"a\": [1, \"x\"]}");
 }
 
 TEST(Jinja, WhitespaceControl) {
@@ -113,6 +116,8 @@ TEST(Jinja, WhitespaceControl) {
   EXPECT_EQ(Render("{{ 'v' }}\nz"), "v\nz");  // not after an expression
   EXPECT_EQ(Render("a{# comment #}b{#- c -#} c"), "abc");
   EXPECT_EQ(Render("  {%+ if true %}x{% endif %}"), "  x");
+  EXPECT_EQ(Render("x\n"), "x");  // keep_trailing_newline=False
+  EXPECT_EQ(Render("x\n\n"), "x\n");
 }
 
 TEST(Jinja, RaiseException) {

@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "support/golden.h"
 #include "tokenizer/incremental_decoder.h"
+#include "tokenizer/sentencepiece_bpe.h"
 #include "tokenizer/sentencepiece_model.h"
 #include "tokenizer/utf8.h"
 
@@ -138,9 +139,11 @@ TEST(TokenizerEncode, WordShortcutEqualsWholeStringBpe) {
       "\xE2\x96\x81\xE2\x96\x81 "
       "end   ";
   for (const std::string& dir : dirs) {
-    auto t = Tokenizer::Load(dir);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    const SentencePieceBpe& bpe = (*t)->sentencepiece();
+    auto m = LoadSentencePieceModel(dir + "/tokenizer.model");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    auto created = SentencePieceBpe::Create(std::move(m).value(), dir);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    const SentencePieceBpe& bpe = **created;
     for (size_t cut = 0; cut < text.size(); cut += 7) {
       const std::string normalized = bpe.Normalize(text.substr(cut));
       std::vector<int32_t> fast, reference;
@@ -222,7 +225,7 @@ TEST(IncrementalDecoder, InvalidAndTruncatedBytesBecomeReplacementChars) {
 TEST(TokenizeCli, PrintsIdsAsJson) {
   const std::string cli = test::CliPath();
   const std::string model = test::TinyModelDir("idefics2-tiny-a");
-  std::string out;
+  std::string out, out2;
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " 'Hello world'", &out), 0);
   EXPECT_EQ(out, "[1,1356,1900]\n");
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos 'Hello world'", &out), 0);
@@ -231,6 +234,11 @@ TEST(TokenizeCli, PrintsIdsAsJson) {
   EXPECT_EQ(out, "[4001]\n");
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " ''", &out), 0);
   EXPECT_EQ(out, "[1]\n");
+  // A text that looks like an option is still the text.
+  ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos '--x'", &out), 0);
+  ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos -- '--x'", &out2), 0);
+  EXPECT_EQ(out, out2);
+  EXPECT_EQ(out.front(), '[');
 }
 
 TEST(TokenizeCli, ErrorsExitOne) {
