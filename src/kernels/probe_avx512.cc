@@ -22,32 +22,32 @@ double ReadSum(const float* p, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-// 12 independent accumulator chains hide the FMA latency on two pipes.
+// 12 independent accumulator chains (named registers; an array would be kept in memory) hide the latency of
+// two FMA pipes.
+#define IDEFICS_PROBE_12(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
 double FmaLoop(int64_t iters, bool bf16) {
-  constexpr int kChains = 12;
-  __m512 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(0.001f * j);
+#define IDEFICS_PROBE_INIT(j) __m512 a##j = _mm512_set1_ps(0.001f * j);
+  IDEFICS_PROBE_12(IDEFICS_PROBE_INIT)
   if (bf16) {
-    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x33803380);
+    const __m512bh u = (__m512bh)_mm512_set1_epi32(0x3f803f80), v = (__m512bh)_mm512_set1_epi32(0x33803380);
+#define IDEFICS_PROBE_DOT(j) a##j = _mm512_dpbf16_ps(a##j, u, v);
     for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-      for (int j = 0; j < kChains; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
-      __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]));
+      IDEFICS_PROBE_12(IDEFICS_PROBE_DOT)
     }
   } else {
     const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+#define IDEFICS_PROBE_FMA(j) a##j = _mm512_fmadd_ps(a##j, m, c);
     for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-      for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
-      __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]));
+      IDEFICS_PROBE_12(IDEFICS_PROBE_FMA)
     }
   }
-  __m512 s = acc[0];
-  for (int j = 1; j < kChains; ++j) s = _mm512_add_ps(s, acc[j]);
+#define IDEFICS_PROBE_SUM(j) s = _mm512_add_ps(s, a##j);
+  __m512 s = _mm512_setzero_ps();
+  IDEFICS_PROBE_12(IDEFICS_PROBE_SUM)
   volatile float sink = _mm512_reduce_add_ps(s);
   (void)sink;
   // Per lane: an FMA is 2 flop; a bf16 dot product step is 2 multiplies + 2 adds.
-  return static_cast<double>(iters) * kChains * 16 * (bf16 ? 4 : 2);
+  return static_cast<double>(iters) * 12 * 16 * (bf16 ? 4 : 2);
 }
 
 }  // namespace idefics::kern::avx512
