@@ -20,6 +20,9 @@
 #if defined(IDEFICS_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
+#if defined(IDEFICS_HAVE_DNNL)
+#include <dnnl.hpp>
+#endif
 
 namespace idefics {
 namespace {
@@ -139,6 +142,38 @@ void BM_OpenBlas(benchmark::State& st, Shape s) {
 }
 #endif
 
+#if defined(IDEFICS_HAVE_DNNL)
+// oneDNN matmul with its preferred (pre-reordered, outside the timing) weight layout; float32 or bf16 inputs
+// with float32 output. Threads: Debian's build uses OpenMP, so set OMP_NUM_THREADS to match the pool.
+void BM_Dnnl(benchmark::State& st, Shape s, bool bf16) {
+  using dnnl::memory;
+  WeightCache& c = Weights(WeightFormat::kF32, s.N, s.K, /*need_dense=*/true);
+  std::vector<float> x(s.M * s.K), y(s.M * s.N);
+  FillRandom(x.data(), x.size(), 7, 1.f);
+  const memory::data_type dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const memory::desc a_md({s.M, s.K}, dt, memory::format_tag::ab);
+  const memory::desc b_any({s.K, s.N}, dt, memory::format_tag::any);
+  const memory::desc c_md({s.M, s.N}, memory::data_type::f32, memory::format_tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), eng);
+  // Our W is [N, K] row-major, i.e. the [K, N] weights in "ba" layout.
+  memory w_f32({{s.K, s.N}, memory::data_type::f32, memory::format_tag::ba}, eng, c.dense.data());
+  memory w_packed(pd.weights_desc(), eng);
+  dnnl::reorder(w_f32, w_packed).execute(strm, w_f32, w_packed);
+  memory a_f32({{s.M, s.K}, memory::data_type::f32, memory::format_tag::ab}, eng, x.data());
+  memory a(a_md, eng);
+  memory out(c_md, eng, y.data());
+  for (auto _ : st) {
+    dnnl::reorder(a_f32, a).execute(strm, a_f32, a);  // the activation conversion counts (ours does it too)
+    dnnl::matmul(pd).execute(strm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w_packed}, {DNNL_ARG_DST, out}});
+    strm.wait();
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetCounters(st, s, (bf16 ? 2.0 : 4.0) * s.N * s.K);
+}
+#endif
+
 void BM_Op(benchmark::State& st, int which) {
   const int64_t n = 14336;
   std::vector<float> a(n), b(n), y(n);
@@ -201,6 +236,14 @@ struct Registrar {
       Timing(benchmark::RegisterBenchmark((std::string("Gemv/") + s.name + "/openblas_sgemv").c_str(), BM_OpenBlas, s))
           ->Unit(benchmark::kMicrosecond);
 #endif
+#if defined(IDEFICS_HAVE_DNNL)
+      for (bool bf16 : {false, true}) {
+        Timing(benchmark::RegisterBenchmark(
+                   (std::string("Gemv/") + s.name + (bf16 ? "/onednn_bf16" : "/onednn_f32")).c_str(), BM_Dnnl, s,
+                   bf16))
+            ->Unit(benchmark::kMicrosecond);
+      }
+#endif
     }
     for (const Shape& s : kGemmShapes) {
       for (const Fmt& f : fmts) {
@@ -213,6 +256,15 @@ struct Registrar {
       Timing(benchmark::RegisterBenchmark((std::string("Gemm/") + s.name + "/openblas_sgemm").c_str(), BM_OpenBlas, s))
           ->Unit(benchmark::kMillisecond)
           ->MinTime(1.0);
+#endif
+#if defined(IDEFICS_HAVE_DNNL)
+      for (bool bf16 : {false, true}) {
+        Timing(benchmark::RegisterBenchmark(
+                   (std::string("Gemm/") + s.name + (bf16 ? "/onednn_bf16" : "/onednn_f32")).c_str(), BM_Dnnl, s,
+                   bf16))
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(1.0);
+      }
 #endif
     }
     const char* ops[] = {"Dot", "RmsNorm", "LayerNorm", "Softmax", "SiluMul", "GeluTanh", "F32ToBf16"};

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/check.h"
@@ -255,6 +256,30 @@ void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const flo
   }
 }
 
+namespace {
+// One block of 32 activations -> 32 int8 (two 16-byte halves) with exactly the arithmetic of
+// QuantizeActBlock (same max, same 127/amax, round-half-even, clamp, NaN -> 0). Returns d = amax / 127.
+inline float QuantizeActBlock32(const float* x, __m128i* lo, __m128i* hi) {
+  const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+  // NaN lanes count as 0 for the maximum, as std::max in the scalar twin skips them.
+  const __m512 a0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, x0, _CMP_ORD_Q), _mm512_abs_ps(x0));
+  const __m512 a1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x1, x1, _CMP_ORD_Q), _mm512_abs_ps(x1));
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+  const float d = amax / 127.f;
+  const float id = d != 0.f && std::isfinite(amax) ? 127.f / amax : 0.f;
+  const __m512 vid = _mm512_set1_ps(id), lim = _mm512_set1_ps(127.f);
+  auto quant = [&](__m512 v) {
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q, q, _CMP_ORD_Q), q);  // NaN -> 0 (before the clamp)
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+    return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q));
+  };
+  *lo = quant(x0);
+  *hi = quant(x1);
+  return d;
+}
+}  // namespace
+
 void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out) {
   IDEFICS_CHECK(K % 32 == 0);
   IDEFICS_CHECK(f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0);
@@ -264,27 +289,27 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
   out->pairs = pairs;
   out->data = AllocAligned<uint8_t>(M * pairs * kPairBytes);
   const bool q4 = f == WeightFormat::kQ4_0;
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i offset = _mm512_set1_epi32(q4 ? -8 : -128);
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t p = 0; p < pairs; ++p) {
       uint8_t* pa = out->data.get() + (m * pairs + p) * kPairBytes;
-      int8_t q[2][32] = {};
+      __m128i h[2][2] = {{_mm_setzero_si128(), _mm_setzero_si128()}, {_mm_setzero_si128(), _mm_setzero_si128()}};
       float d[2] = {0.f, 0.f};
-      for (int h = 0; h < 2 && 2 * p + h < nb; ++h) d[h] = QuantizeActBlock(x + m * K + (2 * p + h) * 32, q[h]);
-      auto* dq = reinterpret_cast<int8_t*>(pa);
-      auto* ds = reinterpret_cast<float*>(pa + 64);
-      auto* dc = reinterpret_cast<int32_t*>(pa + 128);
-      for (int i = 0; i < 64; ++i) {
-        // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: [blk0 0..15, blk1 0..15, blk0 16..31, blk1 16..31].
-        const int blk = q4 ? (i / 16) % 2 : i / 32;
-        const int el = q4 ? (i % 16) + 16 * (i / 32) : i % 32;
-        dq[i] = q[blk][el];
-      }
-      for (int l = 0; l < 16; ++l) {
-        const int blk = q4 ? (l / 4) % 2 : l / 8;
-        ds[l] = d[blk];
-        const int32_t s4 = dq[4 * l] + dq[4 * l + 1] + dq[4 * l + 2] + dq[4 * l + 3];
-        dc[l] = -(q4 ? 8 : 128) * s4;
-      }
+      for (int b = 0; b < 2 && 2 * p + b < nb; ++b)
+        d[b] = QuantizeActBlock32(x + m * K + (2 * p + b) * 32, &h[b][0], &h[b][1]);
+      // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: [blk0 0..15, blk1 0..15, blk0 16..31, blk1 16..31].
+      const __m512i q = q4 ? _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(h[1][0], h[0][0])),
+                                                _mm256_set_m128i(h[1][1], h[0][1]), 1)
+                           : _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(h[0][1], h[0][0])),
+                                                _mm256_set_m128i(h[1][1], h[1][0]), 1);
+      _mm512_store_si512(pa, q);
+      // Lane scales: Q8_0 lanes 0-7 / 8-15 belong to blocks 0 / 1; Q4_0 lanes 0-3,8-11 / 4-7,12-15.
+      const __m512 d0 = _mm512_set1_ps(d[0]), d1 = _mm512_set1_ps(d[1]);
+      _mm512_store_ps(reinterpret_cast<float*>(pa + 64), _mm512_mask_mov_ps(d0, q4 ? 0xf0f0 : 0xff00, d1));
+      // Per-lane offset correction: -offset_w · (sum of the 4 activation bytes of the lane), exact in int32.
+      const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
+      _mm512_store_si512(pa + 128, _mm512_mullo_epi32(sums, offset));
     }
   }
 }
