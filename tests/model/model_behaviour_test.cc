@@ -238,6 +238,18 @@ TEST(ModelLoad, F32CheckpointIsUsedInPlace) {
   EXPECT_EQ(m->weight_bytes(), 513648u * 4);  // every tensor mmapped in place, nothing converted
 }
 
+TEST(ModelLoad, ProgressIsMonotonicAndEndsAtOne) {
+  auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-b"));
+  ASSERT_TRUE(folder.ok());
+  std::vector<double> seen;
+  ModelLoadOptions opts;
+  opts.progress = [&](double f) { seen.push_back(f); };
+  ASSERT_TRUE(Idefics2Model::Load(*folder, opts).ok());
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LE(seen[i - 1], seen[i]);
+  EXPECT_DOUBLE_EQ(seen.back(), 1.0);
+}
+
 TEST(ModelLoad, BlockFormatsAreNotImplementedYet) {
   auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-a"));
   ASSERT_TRUE(folder.ok());
@@ -274,6 +286,18 @@ TEST(ModelBf16, MatrixFormatBf16StaysClose) {
       EXPECT_LT(d, 0.5);
     }
   }
+}
+
+TEST(ModelF16, MatrixFormatF16StaysClose) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a", WeightFormat::kF16);
+  ASSERT_NE(m, nullptr);
+  auto gf = OpenGolden("model_cases/idefics2-tiny-a/one_image.safetensors");
+  const std::vector<float> g_logits = GoldenF32(*gf, "logits");
+  std::vector<float> f, l;
+  RunPrompt(m, CasePrompt("idefics2-tiny-a", "one_image"), &f, &l);
+  const double d = MaxAbsDiff(l, g_logits.data());
+  std::printf("[f16 weights] idefics2-tiny-a one_image: max |logits - golden f32| = %.3g\n", d);
+  EXPECT_LT(d, 0.05);
 }
 
 }  // namespace
