@@ -2,6 +2,7 @@
 // clear errors for bad checkpoints and bad calls, reduced-precision weight formats.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -199,6 +200,38 @@ TEST(ModelErrors, BadImagesReturnClearStatus) {
   auto none = m->EncodeImages({});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// The conv drops the right/bottom remainder (< 14 pixels): junk there must not change anything.
+TEST(ModelVision, RemainderPixelsAreIgnored) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a");
+  ASSERT_NE(m, nullptr);
+  const PixelImage img = CasePrompt("idefics2-tiny-a", "one_image").images.at(0);
+  PixelImage big;
+  big.width = img.width + 13;
+  big.height = img.height + 5;
+  big.chw.assign(3 * big.width * big.height, 7.5f);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < img.height; ++y)
+      std::copy_n(img.chw.data() + (c * img.height + y) * img.width, img.width,
+                  big.chw.data() + (c * big.height + y) * big.width);
+  auto a = m->EncodeImages({img});
+  auto b = m->EncodeImages({big});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(ModelErrors, GeneratedImageTokenUsesItsEmbeddingInADecodeStep) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a");
+  ASSERT_NE(m, nullptr);
+  const int32_t img = static_cast<int32_t>(m->config().image_token_id);
+  std::vector<float> logits(m->config().text.vocab_size);
+  auto cache = m->NewCache(4);
+  const int32_t bos = 1;
+  ASSERT_TRUE(m->Forward(&bos, 1, nullptr, 0, *cache, logits.data(), false).ok());
+  EXPECT_TRUE(m->Forward(&img, 1, nullptr, 0, *cache, logits.data(), false).ok());
+  const int32_t two[2] = {img, img};
+  EXPECT_EQ(m->Forward(two, 2, nullptr, 0, *cache, logits.data(), false).code(), StatusCode::kInvalidArgument);
 }
 
 // A copy of tiny-a with one tensor missing and one mis-shaped: one error names both.
