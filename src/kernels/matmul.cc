@@ -29,11 +29,13 @@ void ForRows(ThreadPool* pool, int64_t n, int64_t grain, const std::function<voi
   }
 }
 
-// x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column.
-std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K) {
+// x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column (rows split over the pool).
+std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
   const int64_t Kp = (K + 1) / 2 * 2;
   std::vector<uint16_t> xb(M * Kp, 0);
-  for (int64_t m = 0; m < M; ++m) ConvertF32ToBf16(x + m * K, xb.data() + m * Kp, K);
+  ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) ConvertF32ToBf16(x + m * K, xb.data() + m * Kp, K);
+  });
   return xb;
 }
 
@@ -80,7 +82,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   const int64_t N = w.rows, K = w.cols;
   const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32;  // f32 weights always stay f32
   std::vector<uint16_t> xb;
-  if (bf16) xb = ToBf16Padded(x, M, K);
+  if (bf16) xb = ToBf16Padded(x, M, K, pool);
   // Tasks: tiles of kGemmTileN columns × tile_m rows. Every output is one accumulation chain over k whatever
   // the tiling, so the split (which depends on the thread count) never changes the result.
   const int threads = pool ? pool->size() : 1;

@@ -74,6 +74,8 @@ class Idefics2Model {
   // cache. Tokens equal to image_token_id take consecutive rows of image_features (exactly that many rows
   // must be given: n_feature_rows = count of image tokens among ids). logits: [n, vocab] when all_positions,
   // else [1, vocab] for the last position. Errors: over capacity, feature count mismatch, id out of vocab.
+  // Exception: a single token with no feature rows is a decode step and an image token then uses its embedding
+  // row (transformers merges features only at prefill). Nothing is appended to the cache on error.
   virtual Status Forward(const int32_t* ids, int64_t n, const float* image_features, int64_t n_feature_rows,
                          KvCache& cache, float* logits, bool all_positions, const DumpFn& dump = nullptr) = 0;
 

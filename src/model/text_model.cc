@@ -55,8 +55,12 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
     return OutOfRange("Forward: " + std::to_string(kv->size()) + " cached + " + std::to_string(n) +
                       " new tokens exceed the KV cache capacity of " + std::to_string(kv->capacity()));
   RETURN_IF_ERROR(CheckIds(ids, n));
+  // A single token without features is a decode step: like transformers' generate after the first step, an
+  // image token then uses its own embedding row. Everything else must bring exactly one row per image token.
+  const bool decode_step = n == 1 && n_feature_rows == 0;
   int64_t n_image = 0;
   for (int64_t i = 0; i < n; ++i) n_image += ids[i] == c_.image_token_id;
+  if (decode_step) n_image = 0;
   if (n_image != n_feature_rows)
     return InvalidArgument("Forward: the tokens hold " + std::to_string(n_image) + " image tokens (id " +
                            std::to_string(c_.image_token_id) + ") but " + std::to_string(n_feature_rows) +
@@ -69,7 +73,7 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   float* h = h_.Get(n * Ht);  // [n, Ht] residual stream
   int64_t next_feature = 0;
   for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] == c_.image_token_id) {
+    if (ids[i] == c_.image_token_id && !decode_step) {
       // The k-th image token takes the k-th feature row (spec §6).
       std::memcpy(h + i * Ht, image_features + next_feature++ * Ht, sizeof(float) * Ht);
     } else {

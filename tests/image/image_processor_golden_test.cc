@@ -1,5 +1,5 @@
-// Idefics2ImageProcessor parity: every golden case in tests/data/golden/image_processor must match bit for bit
-// (pixel_values float32 bits, pixel_attention_mask, and the uint8 decode/convert debugging arrays).
+// Idefics2ImageProcessor parity: every golden case in tests/data/golden/image_processor must match bit for
+// bit (pixel_values float32 bits, pixel_attention_mask, and the uint8 decode/convert debugging arrays).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -28,7 +28,8 @@ json LoadCases() {
 }
 
 // Reads a golden U8 tensor; empty when missing.
-std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name, std::vector<int64_t>* shape) {
+std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name,
+                              std::vector<int64_t>* shape) {
   const TensorInfo* t = f.Find(name);
   if (!t) return {};
   EXPECT_EQ(t->dtype, DType::kU8) << name;
@@ -68,9 +69,9 @@ std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name,
   }
   for (size_t i = 0; i < want.size(); ++i) {
     if (img.pixels[i] != want[i]) {
-      return ::testing::AssertionFailure() << "first difference at y=" << i / 3 / img.width
-                                           << " x=" << i / 3 % img.width << " c=" << i % 3 << ": "
-                                           << int(img.pixels[i]) << " vs golden " << int(want[i]);
+      return ::testing::AssertionFailure()
+             << "first difference at y=" << i / 3 / img.width << " x=" << i / 3 % img.width << " c=" << i % 3
+             << ": " << int(img.pixels[i]) << " vs golden " << int(want[i]);
     }
   }
   return ::testing::AssertionSuccess();
@@ -134,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(AllCases, ImageProcessorGolden, ::testing::Range(0, 6),
                            return LoadCases()["image_processor_cases"][info.param]["name"].get<std::string>();
                          });
 
-TEST(ImageProcessorGoldenIndex, HasSixCases) { EXPECT_EQ(LoadCases()["image_processor_cases"].size(), 6u); }
+TEST(ImageProcessorGoldenIndex, HasSixCases) {
+  EXPECT_EQ(LoadCases()["image_processor_cases"].size(), 6u);
+}
 
 }  // namespace
 }  // namespace idefics

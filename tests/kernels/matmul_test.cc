@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,35 @@ TEST(MatMulKernelTest, GemmBf16MatchesScalarTwin) {
       kern::scalar::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, ys.data(), 0, N);
       kern::avx512::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, yv.data(), 0, N, aligned.get());
       EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, nullptr)), kReorderTol) << WeightFormatName(f) << " K=" << K;
+    }
+  }
+}
+
+TEST(MatMulKernelTest, PreparedActivationsAreTheScalarIntegers) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512";
+  const int64_t M = 2, K = 32 * 5;
+  std::vector<float> x = RandomVec(M * K, 77, 3.f);
+  x[40] = std::numeric_limits<float>::quiet_NaN();  // a NaN only zeroes its own value
+  for (int i = 64; i < 96; ++i) x[i] = 0.f;           // an all-zero block
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    kern::avx512::QuantActs acts;
+    kern::avx512::PrepareQuantActs(x.data(), M, K, f, &acts);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t b = 0; b < K / 32; ++b) {
+        int8_t q[32];
+        const float d = kern::QuantizeActBlock(x.data() + m * K + b * 32, q);
+        const uint8_t* pa = acts.data.get() + (m * acts.pairs + b / 2) * 192;
+        const auto* pq = reinterpret_cast<const int8_t*>(pa);
+        const auto* ps = reinterpret_cast<const float*>(pa + 64);
+        const auto* pc = reinterpret_cast<const int32_t*>(pa + 128);
+        for (int i = 0; i < 32; ++i) {
+          const int pos = f == WeightFormat::kQ4_0 ? (i % 16) + 16 * (b % 2) + 32 * (i / 16) : i + 32 * (b % 2);
+          ASSERT_EQ(pq[pos], q[i]) << WeightFormatName(f) << " m=" << m << " b=" << b << " i=" << i;
+          EXPECT_EQ(ps[pos / 4], d);
+        }
+        for (int l = 0; l < 16; ++l)
+          EXPECT_EQ(pc[l], (f == WeightFormat::kQ4_0 ? -8 : -128) * (pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3]));
+      }
     }
   }
 }

@@ -1,8 +1,8 @@
 // Golden exactness of the tokenizer against transformers' LlamaTokenizer outputs (tokenizer_cases.json),
 // for the tiny models' own vocabulary and, when present, the real Mistral / idefics2 vocabulary.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -79,7 +79,8 @@ TEST(TokenizerGolden, TinyModelChatTemplateIds) {
 
 TEST(TokenizerGolden, MistralStrings) {
   const std::string dir = test::MistralTokenizerDir();
-  if (dir.empty()) GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
+  if (dir.empty())
+    GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
   auto tok = Tokenizer::Load(dir);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ((*tok)->vocab_size(), 32003);
