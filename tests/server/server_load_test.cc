@@ -109,7 +109,9 @@ TEST(ServerLoadTest, FullQueueAnswers429) {
       std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));  // arrive in order
       Reply r = Post(port, "/v1/chat/completions", slow.dump());
       status[i] = r.status;
-      if (r.status == 429) EXPECT_EQ(r.Json()["error"]["code"], "queue_full");
+      if (r.status == 429) {
+        EXPECT_EQ(r.Json()["error"]["code"], "queue_full");
+      }
     });
   }
   for (auto& t : clients) t.join();

@@ -134,7 +134,6 @@ inline StreamReply PostStream(int port, json body, const std::string& key = "", 
   };
   auto res = cli.send(req);
   if (!res) r.raw += " no response: " + httplib::to_string(res.error());
-  if (r.status == 0) std::fprintf(stderr, "PostStream: res=%d err=%s status=%d raw=%zu\n", bool(res), httplib::to_string(res.error()).c_str(), res ? res->status : -2, r.raw.size());
   if (res && r.status == 0) r.status = res->status;
   if (res && res->status != 200) r.raw = res->body;
   return r;
