@@ -18,10 +18,10 @@ namespace {
 
 constexpr int kNR = 64;          // output columns per register tile (4 zmm)
 constexpr int kMR = 6;           // x rows per register tile (6 × 4 = 24 accumulators)
-constexpr int64_t kKC = 128;     // f32 k-block: a packed panel is 128 × 64 × 4 B = 32 KiB (stays in L1)
-constexpr int64_t kKCB = 256;    // bf16 k-block: 128 pairs × 64 × 4 B = 32 KiB
-constexpr int64_t kNC = 128;     // columns packed at once (2 panels)
-constexpr int64_t kMC = 96;      // x rows per pass over the packed panels (x block stays in L2)
+constexpr int64_t kKC = 576;     // f32 k-block: few passes over each output tile (the packed panels stream from L2)
+constexpr int64_t kKCB = 1152;   // bf16 k-block (576 pairs)
+constexpr int64_t kNC = 256;     // columns packed at once (4 panels, 576 KiB f32), shared by every x block
+constexpr int64_t kMC = 48;      // x rows per pass over the packed panels (the x block stays in L2)
 
 // ---- Row segments as float32 / bf16 ----
 

@@ -16,7 +16,8 @@ namespace idefics {
 namespace {
 
 constexpr int64_t kGemvGrain = 16;     // output rows per GEMV chunk at least
-constexpr int64_t kGemmTileN = 128;    // output columns per GEMM task
+constexpr int64_t kGemmTileNUnit = 64;  // GEMM task columns: a multiple of the 64-column register panel
+constexpr int64_t kGemmTileNMax = 256;  // and at most the columns the kernel packs at once
 constexpr int64_t kGemmTileMUnit = 6;  // GEMM task rows are a multiple of the register tile height
 
 bool IsQuant(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
@@ -83,17 +84,23 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32;  // f32 weights always stay f32
   std::vector<uint16_t> xb;
   if (bf16) xb = ToBf16Padded(x, M, K, pool);
-  // Tasks: tiles of kGemmTileN columns × tile_m rows. Every output is one accumulation chain over k whatever
-  // the tiling, so the split (which depends on the thread count) never changes the result.
+  // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
+  // tiling, so the split (which depends on the thread count) never changes the result. Wide column tiles let
+  // one x block serve many weight panels; rows are split only as far as needed for a task count that is a
+  // multiple of the thread count (each row split repacks that tile's weights once more).
   const int threads = pool ? pool->size() : 1;
-  const int64_t n_tiles = (N + kGemmTileN - 1) / kGemmTileN;
-  const int64_t want_m = std::max<int64_t>(1, (4 * threads + n_tiles - 1) / n_tiles);
+  const int64_t tile_n =
+      std::clamp<int64_t>((N + 4 * threads - 1) / (4 * threads) / kGemmTileNUnit * kGemmTileNUnit, kGemmTileNUnit,
+                          kGemmTileNMax);
+  const int64_t n_tiles = (N + tile_n - 1) / tile_n;
   const int64_t m_units = (M + kGemmTileMUnit - 1) / kGemmTileMUnit;
-  const int64_t m_tiles = std::min(want_m, m_units);
+  int64_t m_tiles = std::max<int64_t>(1, (2 * threads + n_tiles - 1) / n_tiles);
+  while (m_tiles < threads && (n_tiles * m_tiles) % threads != 0) ++m_tiles;
+  m_tiles = std::min(m_tiles, m_units);
   const int64_t tile_m = (m_units + m_tiles - 1) / m_tiles * kGemmTileMUnit;
   const int64_t tasks = n_tiles * ((M + tile_m - 1) / tile_m);
   auto task = [&](int64_t t) {
-    const int64_t n0 = (t % n_tiles) * kGemmTileN, n1 = std::min(N, n0 + kGemmTileN);
+    const int64_t n0 = (t % n_tiles) * tile_n, n1 = std::min(N, n0 + tile_n);
     const int64_t m0 = (t / n_tiles) * tile_m, m1 = std::min(M, m0 + tile_m);
 #if defined(IDEFICS_HAVE_SIMD)
     if (simd) {
