@@ -107,35 +107,37 @@ void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const flo
   }
 }
 
+// bf16 dot products: R weight rows at once, one accumulator per (row, x row), 32 k per step.
+template <int MR, int R>
+void GemvBf16DotBlock(const uint16_t* xb, const WeightMatrix& w, const float* bias, float* y, int64_t n) {
+  const int64_t N = w.rows, K = w.cols;
+  const uint16_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = reinterpret_cast<const uint16_t*>(w.row(n + r));
+  __m512 acc[R][MR];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const int64_t left = K - k;
+    const __mmask32 mask = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1);
+    __m512bh xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = (__m512bh)_mm512_maskz_loadu_epi16(mask, xb + m * K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, rows[r] + k);
+      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], xv[m], wv);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const float b = bias ? bias[n + r] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + b;
+  }
+}
+
 template <int MR>
 void GemvBf16DotRows(const uint16_t* xb, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                      int64_t n1) {
-  const int64_t N = w.rows, K = w.cols;
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.row(n));
-    __m512 acc[MR][2];
-    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 64 <= K; k += 64) {
-      const __m512i w0 = _mm512_loadu_si512(row + k), w1 = _mm512_loadu_si512(row + k + 32);
-      for (int m = 0; m < MR; ++m) {
-        const __m512i x0 = _mm512_loadu_si512(xb + m * K + k), x1 = _mm512_loadu_si512(xb + m * K + k + 32);
-        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
-        acc[m][1] = _mm512_dpbf16_ps(acc[m][1], (__m512bh)x1, (__m512bh)w1);
-      }
-    }
-    for (; k < K; k += 32) {
-      const int64_t left = K - k;
-      const __mmask32 mask = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1);
-      const __m512i w0 = _mm512_maskz_loadu_epi16(mask, row + k);
-      for (int m = 0; m < MR; ++m) {
-        const __m512i x0 = _mm512_maskz_loadu_epi16(mask, xb + m * K + k);
-        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
-      }
-    }
-    const float b = bias ? bias[n] : 0.f;
-    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + b;
-  }
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) GemvBf16DotBlock<MR, 4>(xb, w, bias, y, n);
+  for (; n < n1; ++n) GemvBf16DotBlock<MR, 1>(xb, w, bias, y, n);
 }
 
 // ---- int8 (VNNI) GEMV for Q8_0 / Q4_0 ----
