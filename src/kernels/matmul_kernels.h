@@ -56,11 +56,14 @@ void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bi
 void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                  int64_t n1);
 
-// Activations prepared for the int8 GEMV: per pair of 32-blocks the int8 values in the order the weight unpack
-// produces, the per-lane scales and the per-lane offset corrections. One object per MatMul call.
+// Activations prepared for the int8 GEMV: the int8 values in the order the weight unpack produces, the per-lane
+// scales and the per-lane offset corrections. One object per MatMul call. Records per x row:
+//   Q8_0: one per pair of 32-blocks, 192 bytes: int8 q[64] (blk0 0..31, blk1 0..31), float s[16], int32 c[16];
+//   Q4_0: one per quad of 32-blocks, 256 bytes: int8 lo[64] (elements 0..15 of blk0..3), int8 hi[64]
+//         (elements 16..31 of blk0..3), float s[16], int32 c[16]; lane l belongs to block l / 4.
 struct QuantActs {
-  int64_t M = 0, K = 0, pairs = 0;
-  AlignedPtr<uint8_t> data;  // [M][pairs] × 192 bytes: int8 q[64], float s[16], int32 c[16]
+  int64_t M = 0, K = 0, records = 0, record_bytes = 0;
+  AlignedPtr<uint8_t> data;  // [M][records] × record_bytes
 };
 void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out);
 void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1);

@@ -227,17 +227,23 @@ TEST(MatMulKernelTest, PreparedActivationsAreTheScalarIntegers) {
       for (int64_t b = 0; b < K / 32; ++b) {
         int8_t q[32];
         const float d = kern::QuantizeActBlock(x.data() + m * K + b * 32, q);
-        const uint8_t* pa = acts.data.get() + (m * acts.pairs + b / 2) * 192;
+        const bool q4 = f == WeightFormat::kQ4_0;
+        const int64_t per = q4 ? 4 : 2, j = b % per;  // block j of its record
+        const uint8_t* pa = acts.data.get() + (m * acts.records + b / per) * acts.record_bytes;
         const auto* pq = reinterpret_cast<const int8_t*>(pa);
-        const auto* ps = reinterpret_cast<const float*>(pa + 64);
-        const auto* pc = reinterpret_cast<const int32_t*>(pa + 128);
+        const auto* ps = reinterpret_cast<const float*>(pa + (q4 ? 128 : 64));
+        const auto* pc = reinterpret_cast<const int32_t*>(pa + (q4 ? 192 : 128));
         for (int i = 0; i < 32; ++i) {
-          const int pos = f == WeightFormat::kQ4_0 ? (i % 16) + 16 * (b % 2) + 32 * (i / 16) : i + 32 * (b % 2);
+          // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: lo[64] = elements 0..15 of blk0..3, hi[64] = elements 16..31.
+          const int64_t pos = q4 ? 64 * (i / 16) + 16 * j + i % 16 : 32 * j + i;
           ASSERT_EQ(pq[pos], q[i]) << WeightFormatName(f) << " m=" << m << " b=" << b << " i=" << i;
-          EXPECT_EQ(ps[pos / 4], d);
+          EXPECT_EQ(ps[(pos % 64) / 4], d);
         }
-        for (int l = 0; l < 16; ++l)
-          EXPECT_EQ(pc[l], (f == WeightFormat::kQ4_0 ? -8 : -128) * (pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3]));
+        for (int l = 0; l < 16; ++l) {
+          int32_t s4 = pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3];
+          if (q4) s4 += pq[64 + 4 * l] + pq[64 + 4 * l + 1] + pq[64 + 4 * l + 2] + pq[64 + 4 * l + 3];
+          EXPECT_EQ(pc[l], (q4 ? -8 : -128) * s4);
+        }
       }
     }
   }
