@@ -46,7 +46,9 @@ inline __m512 Load16Masked(const uint8_t* row, int64_t k, __mmask16 mask) {
   }
 }
 
-inline __mmask16 TailMask16(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1); }
+inline __mmask16 TailMask16(int64_t left) {
+  return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+}
 
 // Float weights: R weight rows at once (R independent streams keep more memory requests in flight), one
 // 16-lane float32 accumulator per (row, x row) over k, reduced at the end in a fixed order.
@@ -85,24 +87,33 @@ void GemvFloatBlock(const float* x, const WeightMatrix& w, const float* bias, fl
 // Every output row gets the same arithmetic whether it falls in a block of 4 or in the tail (R only changes
 // which rows are streamed together), so results do not depend on the row split between threads.
 template <WeightFormat F, int MR>
-void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                   int64_t n1) {
   int64_t n = n0;
   for (; n + 4 <= n1; n += 4) GemvFloatBlock<F, MR, 4>(x, w, bias, y, n);
   for (; n < n1; ++n) GemvFloatBlock<F, MR, 1>(x, w, bias, y, n);
 }
 
 template <WeightFormat F>
-void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                     int64_t n1) {
+void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                     int64_t n0, int64_t n1) {
   const int64_t N = w.rows, K = w.cols;
   for (int64_t m = 0; m < M; m += 4) {
     const float* xm = x + m * K;
     float* ym = y + m * N;
     switch (std::min<int64_t>(4, M - m)) {
-      case 1: GemvFloatRows<F, 1>(xm, w, bias, ym, n0, n1); break;
-      case 2: GemvFloatRows<F, 2>(xm, w, bias, ym, n0, n1); break;
-      case 3: GemvFloatRows<F, 3>(xm, w, bias, ym, n0, n1); break;
-      default: GemvFloatRows<F, 4>(xm, w, bias, ym, n0, n1); break;
+      case 1:
+        GemvFloatRows<F, 1>(xm, w, bias, ym, n0, n1);
+        break;
+      case 2:
+        GemvFloatRows<F, 2>(xm, w, bias, ym, n0, n1);
+        break;
+      case 3:
+        GemvFloatRows<F, 3>(xm, w, bias, ym, n0, n1);
+        break;
+      default:
+        GemvFloatRows<F, 4>(xm, w, bias, ym, n0, n1);
+        break;
     }
   }
 }
@@ -153,7 +164,8 @@ inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __
   const uint8_t* b0 = row + 2 * p * 34;
   const uint8_t* b1 = b0 + 34;
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
-  const __m256i hi = has1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)) : _mm256_setzero_si256();
+  const __m256i hi =
+      has1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)) : _mm256_setzero_si256();
   *wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
                          _mm512_set1_epi8(static_cast<char>(0x80)));
   uint16_t s0, s1 = 0;
@@ -164,8 +176,8 @@ inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __
   *ws = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2));
 }
 
-// R weight rows × MR activation rows; acts: MR rows of `pairs` records of kPairBytes. Each output's arithmetic is
-// the same for any R, so the thread split cannot change results.
+// R weight rows × MR activation rows; acts: MR rows of `pairs` records of kPairBytes. Each output's
+// arithmetic is the same for any R, so the thread split cannot change results.
 template <int MR, int R>
 void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
                  int64_t n) {
@@ -268,17 +280,33 @@ void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bia
     const int64_t r = a.records;
     if constexpr (kQ4) {
       switch (std::min<int64_t>(4, a.M - m)) {
-        case 1: GemvQ4Rows<1>(acts, r, w, bias, ym, n0, n1); break;
-        case 2: GemvQ4Rows<2>(acts, r, w, bias, ym, n0, n1); break;
-        case 3: GemvQ4Rows<3>(acts, r, w, bias, ym, n0, n1); break;
-        default: GemvQ4Rows<4>(acts, r, w, bias, ym, n0, n1); break;
+        case 1:
+          GemvQ4Rows<1>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 2:
+          GemvQ4Rows<2>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 3:
+          GemvQ4Rows<3>(acts, r, w, bias, ym, n0, n1);
+          break;
+        default:
+          GemvQ4Rows<4>(acts, r, w, bias, ym, n0, n1);
+          break;
       }
     } else {
       switch (std::min<int64_t>(4, a.M - m)) {
-        case 1: GemvQ8Rows<1>(acts, r, w, bias, ym, n0, n1); break;
-        case 2: GemvQ8Rows<2>(acts, r, w, bias, ym, n0, n1); break;
-        case 3: GemvQ8Rows<3>(acts, r, w, bias, ym, n0, n1); break;
-        default: GemvQ8Rows<4>(acts, r, w, bias, ym, n0, n1); break;
+        case 1:
+          GemvQ8Rows<1>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 2:
+          GemvQ8Rows<2>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 3:
+          GemvQ8Rows<3>(acts, r, w, bias, ym, n0, n1);
+          break;
+        default:
+          GemvQ8Rows<4>(acts, r, w, bias, ym, n0, n1);
+          break;
       }
     }
   }
@@ -289,25 +317,37 @@ void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bia
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1) {
   switch (w.format) {
-    case WeightFormat::kF32: return GemvFloatFormat<WeightFormat::kF32>(x, M, w, bias, y, n0, n1);
-    case WeightFormat::kBF16: return GemvFloatFormat<WeightFormat::kBF16>(x, M, w, bias, y, n0, n1);
-    case WeightFormat::kF16: return GemvFloatFormat<WeightFormat::kF16>(x, M, w, bias, y, n0, n1);
-    default: IDEFICS_CHECK_MSG(false, "GemvFloat: not a float format");
+    case WeightFormat::kF32:
+      return GemvFloatFormat<WeightFormat::kF32>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kBF16:
+      return GemvFloatFormat<WeightFormat::kBF16>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kF16:
+      return GemvFloatFormat<WeightFormat::kF16>(x, M, w, bias, y, n0, n1);
+    default:
+      IDEFICS_CHECK_MSG(false, "GemvFloat: not a float format");
   }
 }
 
-void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                 int64_t n1) {
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n0, int64_t n1) {
   IDEFICS_CHECK(w.format == WeightFormat::kBF16);
   const int64_t N = w.rows, K = w.cols;
   for (int64_t m = 0; m < M; m += 4) {
     const uint16_t* xm = xb + m * K;
     float* ym = y + m * N;
     switch (std::min<int64_t>(4, M - m)) {
-      case 1: GemvBf16DotRows<1>(xm, w, bias, ym, n0, n1); break;
-      case 2: GemvBf16DotRows<2>(xm, w, bias, ym, n0, n1); break;
-      case 3: GemvBf16DotRows<3>(xm, w, bias, ym, n0, n1); break;
-      default: GemvBf16DotRows<4>(xm, w, bias, ym, n0, n1); break;
+      case 1:
+        GemvBf16DotRows<1>(xm, w, bias, ym, n0, n1);
+        break;
+      case 2:
+        GemvBf16DotRows<2>(xm, w, bias, ym, n0, n1);
+        break;
+      case 3:
+        GemvBf16DotRows<3>(xm, w, bias, ym, n0, n1);
+        break;
+      default:
+        GemvBf16DotRows<4>(xm, w, bias, ym, n0, n1);
+        break;
     }
   }
 }
@@ -359,7 +399,8 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
         return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(b, a)), _mm256_set_m128i(e, c), 1);
       };
       if (q4) {
-        const __m512i lo = join(h[0][0], h[1][0], h[2][0], h[3][0]), hi = join(h[0][1], h[1][1], h[2][1], h[3][1]);
+        const __m512i lo = join(h[0][0], h[1][0], h[2][0], h[3][0]),
+                      hi = join(h[0][1], h[1][1], h[2][1], h[3][1]);
         _mm512_store_si512(pa, lo);
         _mm512_store_si512(pa + 64, hi);
         __m512 s = _mm512_set1_ps(d[0]);
@@ -367,8 +408,10 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
         s = _mm512_mask_mov_ps(s, 0x0f00, _mm512_set1_ps(d[2]));
         s = _mm512_mask_mov_ps(s, 0xf000, _mm512_set1_ps(d[3]));
         _mm512_store_ps(reinterpret_cast<float*>(pa + 128), s);
-        // Per-lane offset correction (q4 weights are stored as q + 8): -8 · (sum of the lane's 8 activation bytes).
-        const __m512i sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
+        // Per-lane offset correction (q4 weights are stored as q + 8): -8 · (sum of the lane's 8 activation
+        // bytes).
+        const __m512i sums =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
         _mm512_store_si512(pa + 192, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-8)));
       } else {
         const __m512i q = join(h[0][0], h[0][1], h[1][0], h[1][1]);  // [blk0 0..31, blk1 0..31]
@@ -383,7 +426,8 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
   }
 }
 
-void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1) {
   IDEFICS_CHECK(a.K == w.cols);
   if (w.format == WeightFormat::kQ4_0) {
     GemvQuantFormat<true>(a, w, bias, y, n0, n1);
