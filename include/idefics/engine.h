@@ -1,5 +1,6 @@
 // The public C++ API of idefics.cpp: load an Idefics2 model folder once, then answer requests (chat messages
-// with text and images) with streamed text. Mirrors Idefics2Processor + Idefics2ForConditionalGeneration.generate.
+// with text and images) with streamed text. Mirrors Idefics2Processor +
+// Idefics2ForConditionalGeneration.generate.
 //
 //   idefics::EngineOptions opts;
 //   opts.model_dir = "idefics2-8b";
@@ -71,9 +72,9 @@ struct GenerationRequest {
   // do_image_splitting.
   std::optional<bool> split;
 
-  SamplingParams sampling;                // greedy by default
-  int64_t max_tokens = 512;               // new tokens; prompt + max_tokens must fit the context
-  std::vector<std::string> stop;          // stop strings, matched on the decoded text, not emitted
+  SamplingParams sampling;        // greedy by default
+  int64_t max_tokens = 512;       // new tokens; prompt + max_tokens must fit the context
+  std::vector<std::string> stop;  // stop strings, matched on the decoded text, not emitted
   // Never generate <image> / <fake_token_around_image> (the model card's bad_words_ids) plus the
   // generation_config's single-token bad words. Off only for parity tests against unconstrained goldens.
   bool ban_image_tokens = true;
@@ -95,7 +96,7 @@ struct GenerationResult {
   std::vector<int32_t> generated_ids;  // new tokens, including a final EOS when one ended generation
   FinishReason finish_reason = FinishReason::kNone;
   Timings timings;
-  std::vector<float> prompt_logits;    // [prompt_tokens, vocab] when GenerateOptions::prompt_logits
+  std::vector<float> prompt_logits;  // [prompt_tokens, vocab] when GenerateOptions::prompt_logits
 };
 
 // Called with each new piece of text (complete UTF-8 characters only); return false to stop generating.
@@ -110,7 +111,7 @@ class Session {
  public:
   Session();
   ~Session();
-  void Reset();                                     // forget everything
+  void Reset();  // forget everything
   int64_t cached_tokens() const;
 
  private:
@@ -137,7 +138,7 @@ struct PreparedPrompt {
   std::vector<PixelImage> images;  // preprocessed (sub-)images in order (5 per input image when split)
   int64_t n_input_images = 0;
   bool split = false;
-  int64_t max_tokens = 0;          // the request's max_tokens (checked: ids.size() + max_tokens <= context)
+  int64_t max_tokens = 0;  // the request's max_tokens (checked: ids.size() + max_tokens <= context)
   double preprocess_ms = 0;
 };
 
@@ -150,8 +151,8 @@ class SequenceState {
   SequenceState& operator=(SequenceState&&) noexcept;
 
   struct Step {
-    int32_t token = -1;                        // the chosen token (to feed to the model next unless finished)
-    std::string text;                          // newly visible text (may be empty)
+    int32_t token = -1;  // the chosen token (to feed to the model next unless finished)
+    std::string text;    // newly visible text (may be empty)
     FinishReason finish = FinishReason::kNone;
   };
   // logits: [vocab] (modified in place). Must not be called once finished().
@@ -175,11 +176,11 @@ class SequenceState {
 // The engine.
 
 struct EngineOptions {
-  std::string model_dir;               // a hub folder (config.json, weights, tokenizer, processor files)
-  int threads = 0;                     // 0: the number of physical cores
-  std::string weights_dtype = "f32";   // storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0
-  int64_t ctx = 0;                     // context limit in tokens; 0: text_config.max_position_embeddings
-  bool check_memory = true;            // refuse to load when the weights would not fit in MemAvailable
+  std::string model_dir;              // a hub folder (config.json, weights, tokenizer, processor files)
+  int threads = 0;                    // 0: the number of physical cores
+  std::string weights_dtype = "f32";  // storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0
+  int64_t ctx = 0;                    // context limit in tokens; 0: text_config.max_position_embeddings
+  bool check_memory = true;           // refuse to load when the weights would not fit in MemAvailable
   // Progress while loading the weights: stage ("load") and 0..1. May be empty.
   std::function<void(std::string_view stage, double fraction)> progress;
 };

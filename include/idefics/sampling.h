@@ -1,5 +1,6 @@
 // Sampling parameters and finish reasons of one generation request (public API).
-// Field meanings follow transformers' GenerationConfig (temperature, top_k, top_p, min_p, repetition_penalty).
+// Field meanings follow transformers' GenerationConfig (temperature, top_k, top_p, min_p,
+// repetition_penalty).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,8 @@ namespace idefics {
 
 struct SamplingParams {
   // true: argmax (lowest token id on ties) after the repetition penalty and banned ids; temperature, top-k,
-  // top-p, min-p and seed are ignored. This is the default, like idefics2's generation_config (do_sample off).
+  // top-p, min-p and seed are ignored. This is the default, like idefics2's generation_config (do_sample
+  // off).
   bool greedy = true;
   float temperature = 1.0f;         // > 0; logits are divided by it before the filters
   int32_t top_k = 0;                // keep the k most likely tokens (ties kept); 0 = off

@@ -110,12 +110,15 @@ int RunChat(int argc, char** argv) {
     GenerateOptions gopts;
     gopts.session = &session;
     gopts.progress = [&](std::string_view stage, double f) { progress.Update(stage, f); };
-    auto result = engine->Generate(req, [&](std::string_view piece) {
-      progress.Done();
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-      return true;
-    }, gopts);
+    auto result = engine->Generate(
+        req,
+        [&](std::string_view piece) {
+          progress.Done();
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+          return true;
+        },
+        gopts);
     progress.Done();
     std::fputc('\n', stdout);
     std::fflush(stdout);

@@ -17,13 +17,18 @@ namespace idefics::cli {
 namespace {
 
 nlohmann::json TimingsJson(const Timings& t) {
-  return {{"load_ms", t.load_ms},         {"preprocess_ms", t.preprocess_ms}, {"vision_ms", t.vision_ms},
-          {"prefill_ms", t.prefill_ms},   {"decode_ms", t.decode_ms},         {"prompt_tokens", t.prompt_tokens},
+  return {{"load_ms", t.load_ms},
+          {"preprocess_ms", t.preprocess_ms},
+          {"vision_ms", t.vision_ms},
+          {"prefill_ms", t.prefill_ms},
+          {"decode_ms", t.decode_ms},
+          {"prompt_tokens", t.prompt_tokens},
           {"generated_tokens", t.generated_tokens}};
 }
 
-// --dump-dir: the model reports vision/connector stages once per (sub-)image; equal-shaped repeats are stacked
-// along a new leading axis ([n_images, ...] like the goldens), differently shaped ones get a ".<k>" suffix.
+// --dump-dir: the model reports vision/connector stages once per (sub-)image; equal-shaped repeats are
+// stacked along a new leading axis ([n_images, ...] like the goldens), differently shaped ones get a ".<k>"
+// suffix.
 class StageDumps {
  public:
   void Add(const std::string& name, const float* data, const std::vector<int64_t>& shape) {
@@ -78,7 +83,8 @@ class StageDumps {
 Status CheckImagePaths(const std::vector<std::string>& paths) {
   for (const std::string& p : paths) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(p, ec)) return NotFound("image '" + p + "' does not exist or is not a file");
+    if (!std::filesystem::is_regular_file(p, ec))
+      return NotFound("image '" + p + "' does not exist or is not a file");
   }
   return Status::Ok();
 }
@@ -97,10 +103,13 @@ int RunRun(int argc, char** argv) {
   app.add_option("--prompt", prompt, "the question or instruction")->required();
   app.add_option("--system", system, "a system message placed before the user message");
   AddSamplingFlags(app, &sf);
-  app.add_flag("--json", as_json, "print one JSON object (text, prompt_ids, generated_ids, timings) at the end");
-  app.add_flag("--raw", raw,
-               "use the prompt as given (no chat template): each <image> in it takes the next --image; BOS added");
-  app.add_option("--dump-logits", dump_logits, "write the logits of every prompt position to this safetensors file");
+  app.add_flag("--json", as_json,
+               "print one JSON object (text, prompt_ids, generated_ids, timings) at the end");
+  app.add_flag(
+      "--raw", raw,
+      "use the prompt as given (no chat template): each <image> in it takes the next --image; BOS added");
+  app.add_option("--dump-logits", dump_logits,
+                 "write the logits of every prompt position to this safetensors file");
   app.add_option("--dump-dir", dump_dir, "write every stage's output as DIR/<name>.safetensors");
   app.add_flag("--quiet", quiet, "no progress display or timing summary on stderr");
   try {
@@ -121,7 +130,8 @@ int RunRun(int argc, char** argv) {
     std::error_code ec;
     std::filesystem::create_directories(dump_dir, ec);
     if (ec) {
-      std::fprintf(stderr, "idefics run: cannot create --dump-dir '%s': %s\n", dump_dir.c_str(), ec.message().c_str());
+      std::fprintf(stderr, "idefics run: cannot create --dump-dir '%s': %s\n", dump_dir.c_str(),
+                   ec.message().c_str());
       return 1;
     }
   }
@@ -182,7 +192,8 @@ int RunRun(int argc, char** argv) {
   if (!dump_logits.empty()) {
     const int64_t n = result->timings.prompt_tokens;
     const int64_t vocab = n > 0 ? static_cast<int64_t>(result->prompt_logits.size()) / n : 0;
-    Status st = WriteSafetensors(dump_logits, {{"logits", DType::kF32, {n, vocab}, result->prompt_logits.data(), nullptr}});
+    Status st = WriteSafetensors(
+        dump_logits, {{"logits", DType::kF32, {n, vocab}, result->prompt_logits.data(), nullptr}});
     if (!st.ok()) {
       std::fprintf(stderr, "idefics run: --dump-logits: %s\n", st.ToString().c_str());
       return 1;
@@ -202,12 +213,13 @@ int RunRun(int argc, char** argv) {
     if (!quiet) {
       const Timings& t = result->timings;
       const double tps = t.decode_ms > 0 ? 1000.0 * t.generated_tokens / t.decode_ms : 0.0;
-      std::fprintf(stderr,
-                   "[%lld prompt tokens, %lld generated (%s) | load %.0f ms, preprocess %.0f ms, vision %.0f ms, "
-                   "prefill %.0f ms, decode %.0f ms (%.2f tok/s)]\n",
-                   static_cast<long long>(t.prompt_tokens), static_cast<long long>(t.generated_tokens),
-                   FinishReasonName(result->finish_reason), t.load_ms, t.preprocess_ms, t.vision_ms, t.prefill_ms,
-                   t.decode_ms, tps);
+      std::fprintf(
+          stderr,
+          "[%lld prompt tokens, %lld generated (%s) | load %.0f ms, preprocess %.0f ms, vision %.0f ms, "
+          "prefill %.0f ms, decode %.0f ms (%.2f tok/s)]\n",
+          static_cast<long long>(t.prompt_tokens), static_cast<long long>(t.generated_tokens),
+          FinishReasonName(result->finish_reason), t.load_ms, t.preprocess_ms, t.vision_ms, t.prefill_ms,
+          t.decode_ms, tps);
     }
   }
   return 0;

@@ -8,12 +8,14 @@
 namespace idefics::cli {
 
 void AddModelFlags(CLI::App& app, ModelFlags* f) {
-  app.add_option("--model", f->model, "hub model folder (config.json, *.safetensors, tokenizer and processor files)")
+  app.add_option("--model", f->model,
+                 "hub model folder (config.json, *.safetensors, tokenizer and processor files)")
       ->required();
   app.add_option("--threads", f->threads, "worker threads (default: the number of physical cores)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--weights-dtype", f->weights_dtype,
-                 "storage of the weight matrices: f32 (exact, default), bf16 (half the memory), f16, q8_0, q4_0");
+  app.add_option(
+      "--weights-dtype", f->weights_dtype,
+      "storage of the weight matrices: f32 (exact, default), bf16 (half the memory), f16, q8_0, q4_0");
   app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -21,7 +23,8 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
 void AddSamplingFlags(CLI::App& app, SamplingFlags* f) {
   app.add_option("--max-tokens", f->max_tokens, "maximum number of new tokens (default 512)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--temperature", f->temperature, "sampling temperature; > 0 enables sampling (default: greedy)")
+  app.add_option("--temperature", f->temperature,
+                 "sampling temperature; > 0 enables sampling (default: greedy)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--top-k", f->top_k, "sample from the k most likely tokens (enables sampling; 0 = off)")
       ->check(CLI::NonNegativeNumber);
@@ -33,7 +36,8 @@ void AddSamplingFlags(CLI::App& app, SamplingFlags* f) {
                  "repetition penalty over prompt + output, as transformers (1 = off, default)")
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", f->seed, "random seed for sampling (default 0: runs are reproducible)");
-  app.add_flag("--greedy", f->greedy, "always pick the most likely token (the default unless sampling flags are given)");
+  app.add_flag("--greedy", f->greedy,
+               "always pick the most likely token (the default unless sampling flags are given)");
   auto* split = app.add_flag("--split", f->split, "split each image into 4 crops + the whole image");
   auto* no_split = app.add_flag("--no-split", f->no_split, "do not split images");
   split->excludes(no_split);

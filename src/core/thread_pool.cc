@@ -77,7 +77,8 @@ void ThreadPool::WorkerLoop(int) {
   uint64_t seen = 0;
   for (;;) {
     for (int i = 0; i < kSpinIterations; ++i) {
-      if (spin_generation_.load(std::memory_order_acquire) != seen || spin_stop_.load(std::memory_order_relaxed))
+      if (spin_generation_.load(std::memory_order_acquire) != seen ||
+          spin_stop_.load(std::memory_order_relaxed))
         break;
       IDEFICS_CPU_RELAX();
     }
@@ -120,7 +121,8 @@ void ThreadPool::ParallelTasks(int64_t n_tasks, const std::function<void(int64_t
     fn(task);
     FinishTask();
   }
-  for (int i = 0; i < kSpinIterations && !spin_done_.load(std::memory_order_acquire); ++i) IDEFICS_CPU_RELAX();
+  for (int i = 0; i < kSpinIterations && !spin_done_.load(std::memory_order_acquire); ++i)
+    IDEFICS_CPU_RELAX();
   std::unique_lock<std::mutex> lock(mu_);
   cv_done_.wait(lock, [&] { return tasks_done_ == job_tasks_; });
   job_ = nullptr;

@@ -46,8 +46,9 @@ class ThreadPool {
   int64_t tasks_done_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
-  // Lock-free mirrors read while spinning, so a worker picks up a new job (and the caller sees the end of one)
-  // within microseconds instead of a futex wake-up; after kSpinIterations they block on the condition variables.
+  // Lock-free mirrors read while spinning, so a worker picks up a new job (and the caller sees the end of
+  // one) within microseconds instead of a futex wake-up; after kSpinIterations they block on the condition
+  // variables.
   std::atomic<uint64_t> spin_generation_{0};
   std::atomic<bool> spin_done_{false};
   std::atomic<bool> spin_stop_{false};

@@ -72,15 +72,17 @@ void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
   WeightedSum(scores, a.v + j0 * a.kv_stride + kv_off, j1 - j0, a.kv_stride, hd, a.out + i * a.out_stride + h * hd);
 }
 
-// Blocked path: for each query block and kv head, pack the block's visible keys/values contiguously, compute
-// all scores of each query head of the group with one MatMul, then softmax + weighted sum per row.
+// Blocked path: for each query block and kv head, pack the block's visible keys (rows) and values
+// (transposed) contiguously; per query head of the group, scores = one MatMul, softmax row by row (invisible
+// keys get probability exactly 0), outputs = one more MatMul of the probabilities with Vᵀ.
 void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const int64_t qb_max = std::min(a.n_q, kQueryBlock);
   float* kp = scratch;                  // [n_keys, hd] packed keys of one kv head
-  float* vp = kp + a.n_keys * hd;       // [n_keys, hd] packed values
-  float* qp = vp + a.n_keys * hd;       // [qb, hd] packed queries of one head
-  float* sc = qp + qb_max * hd;         // [qb, n_keys] scores, then probabilities
+  float* vt = kp + a.n_keys * hd;       // [hd, n_keys] packed values, transposed
+  float* qp = vt + a.n_keys * hd;       // [qb, hd] packed queries of one head
+  float* ob = qp + qb_max * hd;         // [qb, hd] outputs of one head
+  float* sc = ob + qb_max * hd;         // [qb, nk] scores, then probabilities
   for (int64_t i0 = 0; i0 < a.n_q; i0 += kQueryBlock) {
     const int64_t qb = std::min(kQueryBlock, a.n_q - i0);
     int64_t kb0, unused, kb1;
@@ -89,10 +91,13 @@ void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) 
     const int64_t nk = kb1 - kb0;  // keys visible to some query of the block
     for (int64_t g = 0; g < a.n_kv_heads; ++g) {
       for (int64_t j = 0; j < nk; ++j) {
-        std::memcpy(kp + j * hd, a.k + (kb0 + j) * a.kv_stride + g * hd, sizeof(float) * hd);
-        std::memcpy(vp + j * hd, a.v + (kb0 + j) * a.kv_stride + g * hd, sizeof(float) * hd);
+        const float* kj = a.k + (kb0 + j) * a.kv_stride + g * hd;
+        const float* vj = a.v + (kb0 + j) * a.kv_stride + g * hd;
+        std::memcpy(kp + j * hd, kj, sizeof(float) * hd);
+        for (int64_t d = 0; d < hd; ++d) vt[d * nk + j] = vj[d];
       }
       const WeightMatrix keys{WeightFormat::kF32, nk, hd, kp};
+      const WeightMatrix values_t{WeightFormat::kF32, hd, nk, vt};
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         for (int64_t r = 0; r < qb; ++r)
           std::memcpy(qp + r * hd, a.q + (i0 + r) * a.q_stride + h * hd, sizeof(float) * hd);
@@ -101,10 +106,13 @@ void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) 
           for (int64_t r = r0; r < r1; ++r) {
             int64_t j0, j1;
             KeyRange(a, i0 + r, &j0, &j1);
-            float* s = sc + r * nk + (j0 - kb0);
+            float* row = sc + r * nk;
+            float* s = row + (j0 - kb0);
             for (int64_t j = 0; j < j1 - j0; ++j) s[j] = Scale(a, s[j]);
             Softmax(s, j1 - j0);
-            WeightedSum(s, vp + (j0 - kb0) * hd, j1 - j0, hd, hd, a.out + (i0 + r) * a.out_stride + h * hd);
+            // Keys outside this row's range (causal / window) weigh exactly 0 in the product with V.
+            std::fill(row, s, 0.f);
+            std::fill(s + (j1 - j0), row + nk, 0.f);
           }
         };
         if (pool && qb > 1) {
@@ -112,6 +120,9 @@ void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) 
         } else {
           rows(0, qb);
         }
+        MatMul(sc, qb, values_t, nullptr, ob, pool);  // [qb, hd] = p·v
+        for (int64_t r = 0; r < qb; ++r)
+          std::memcpy(a.out + (i0 + r) * a.out_stride + h * hd, ob + r * hd, sizeof(float) * hd);
       }
     }
   }
@@ -123,7 +134,7 @@ size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, con
   n_keys = std::max<int64_t>(n_keys, 1);
   const size_t ref = static_cast<size_t>(Workers(pool)) * n_keys;
   const int64_t qb = std::min(std::max<int64_t>(n_q, 1), kQueryBlock);
-  const size_t blocked = static_cast<size_t>(2 * n_keys * head_dim + qb * head_dim + qb * n_keys);
+  const size_t blocked = static_cast<size_t>(2 * n_keys * head_dim + 2 * qb * head_dim + qb * n_keys);
   return std::max(ref, blocked);
 }
 

@@ -1,5 +1,6 @@
-// AVX-512 blocked GEMM for large M (prefill, vision): weights packed per 64-column panel, 6×64 register tiles,
-// float32 FMA (exact path) or vdpbf16ps (bf16 path). Twins: kern::scalar::GemmF32 / GemmBf16. Mirrors nn.Linear.
+// AVX-512 blocked GEMM for large M (prefill, vision): weights packed per 64-column panel, 6×64 register
+// tiles, float32 FMA (exact path) or vdpbf16ps (bf16 path). Twins: kern::scalar::GemmF32 / GemmBf16. Mirrors
+// nn.Linear.
 #include <immintrin.h>
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.
@@ -16,12 +17,13 @@ namespace idefics::kern::avx512 {
 
 namespace {
 
-constexpr int kNR = 64;          // output columns per register tile (4 zmm)
-constexpr int kMR = 6;           // x rows per register tile (6 × 4 = 24 accumulators)
-constexpr int64_t kKC = 128;     // f32 k-block: a packed panel is 128 × 64 × 4 B = 32 KiB (stays in L1)
-constexpr int64_t kKCB = 256;    // bf16 k-block: 128 pairs × 64 × 4 B = 32 KiB
-constexpr int64_t kNC = 128;     // columns packed at once (2 panels)
-constexpr int64_t kMC = 96;      // x rows per pass over the packed panels (x block stays in L2)
+constexpr int kNR = 64;  // output columns per register tile (4 zmm)
+constexpr int kMR = 6;   // x rows per register tile (6 × 4 = 24 accumulators)
+constexpr int64_t kKC =
+    576;  // f32 k-block: few passes over each output tile (the packed panels stream from L2)
+constexpr int64_t kKCB = 1152;  // bf16 k-block (576 pairs)
+constexpr int64_t kNC = 256;    // columns packed at once (4 panels, 576 KiB f32), shared by every x block
+constexpr int64_t kMC = 48;     // x rows per pass over the packed panels (the x block stays in L2)
 
 // ---- Row segments as float32 / bf16 ----
 
@@ -40,8 +42,8 @@ void SegmentToF32(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, flo
         const int64_t left = len - k;
         const __mmask16 m = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
         const __m256i h = _mm256_maskz_loadu_epi16(m, s + k);
-        const __m512 v = bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                            : _mm512_cvtph_ps(h);
+        const __m512 v =
+            bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
         _mm512_mask_storeu_ps(out + k, m, v);
       }
       return;
@@ -110,7 +112,8 @@ inline void Transpose16(const float* const* src, int64_t klen, float* dst) {
     r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
   }
   for (int c = 0; c < 4; ++c) {
-    const __m512 v = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 v = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88),
+                 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
     const __m512 w = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
     const __m512 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
     const __m512 col[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
@@ -133,7 +136,8 @@ inline void TransposePanel(const float* const* src, int64_t klen, float* out) {
   }
 }
 
-void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmp, float* out) {
+void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmp,
+                  float* out) {
   const float* src[kNR];
   for (int j = 0; j < kNR; ++j) {
     if (j >= nvalid) {
@@ -192,8 +196,8 @@ inline void ColumnMasks(int nvalid, __mmask16 mk[4]) {
 
 // c[MR][64] (= or +=) a[MR][kc] · panel[kc][64]; each output is one FMA chain over k.
 template <int MR>
-void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, const __mmask16* mk,
-             bool load_c) {
+void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+             const __mmask16* mk, bool load_c) {
   __m512 acc[MR][4];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -249,8 +253,8 @@ void TileBf16(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kpairs,
     for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
 }
 
-template <typename T, typename B, void (*Tile1)(const T*, int64_t, const B*, int64_t, float*, int64_t,
-                                                const __mmask16*, bool),
+template <typename T, typename B,
+          void (*Tile1)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile2)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile3)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile4)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
@@ -259,12 +263,18 @@ template <typename T, typename B, void (*Tile1)(const T*, int64_t, const B*, int
 inline void RunTile(int mr, const T* a, int64_t lda, const B* b, int64_t kc, float* c, int64_t ldc,
                     const __mmask16* mk, bool load_c) {
   switch (mr) {
-    case 1: return Tile1(a, lda, b, kc, c, ldc, mk, load_c);
-    case 2: return Tile2(a, lda, b, kc, c, ldc, mk, load_c);
-    case 3: return Tile3(a, lda, b, kc, c, ldc, mk, load_c);
-    case 4: return Tile4(a, lda, b, kc, c, ldc, mk, load_c);
-    case 5: return Tile5(a, lda, b, kc, c, ldc, mk, load_c);
-    default: return Tile6(a, lda, b, kc, c, ldc, mk, load_c);
+    case 1:
+      return Tile1(a, lda, b, kc, c, ldc, mk, load_c);
+    case 2:
+      return Tile2(a, lda, b, kc, c, ldc, mk, load_c);
+    case 3:
+      return Tile3(a, lda, b, kc, c, ldc, mk, load_c);
+    case 4:
+      return Tile4(a, lda, b, kc, c, ldc, mk, load_c);
+    case 5:
+      return Tile5(a, lda, b, kc, c, ldc, mk, load_c);
+    default:
+      return Tile6(a, lda, b, kc, c, ldc, mk, load_c);
   }
 }
 
@@ -274,13 +284,15 @@ void AddBias(const float* bias, float* y, int64_t N, int64_t m0, int64_t m1, int
     for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
 }
 
-constexpr size_t kPackedFloats = kNC * kKC > kNC * kKCB / 2 ? kNC * kKC : kNC * kKCB / 2;
-constexpr size_t kTmpFloats = kNR * kKCB;            // float segments of 64 rows (f32 path) or one row (bf16)
+constexpr size_t kPackedFloats = kNC * kKC > kNC* kKCB / 2 ? kNC* kKC : kNC* kKCB / 2;
+constexpr size_t kTmpFloats = kNR * kKCB;  // float segments of 64 rows (f32 path) or one row (bf16)
 constexpr size_t kTmp16Floats = kNR * (kKCB + 2) / 2;  // bf16 segments of 64 rows
 
 }  // namespace
 
-size_t GemmPackFloats() { return kPackedFloats + kTmpFloats + kTmp16Floats + 64; }
+size_t GemmPackFloats() {
+  return kPackedFloats + kTmpFloats + kTmp16Floats + 64;
+}
 
 void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
              float* y, int64_t n0, int64_t n1, float* pack) {

@@ -26,7 +26,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 double ReadSumScalar(const float* p, int64_t n) {
   float s[8] = {};
@@ -45,7 +47,9 @@ double FmaLoopScalar(int64_t iters) {
   return 2.0 * 8 * iters;
 }
 
-bool Simd() { return ActiveIsa() == Isa::kAvx512; }
+bool Simd() {
+  return ActiveIsa() == Isa::kAvx512;
+}
 
 double ReadSumBest(const float* p, int64_t n) {
 #if defined(IDEFICS_HAVE_SIMD)
@@ -89,9 +93,7 @@ double MeasurePeakGflops(ThreadPool& pool, bool bf16) {
   double best = 0;
   for (int pass = 0; pass < 2; ++pass) {
     const auto t0 = Clock::now();
-    pool.ParallelTasks(tasks, [&](int64_t t) {
-      flops[t] = FmaLoopBest(iters, bf16);
-    });
+    pool.ParallelTasks(tasks, [&](int64_t t) { flops[t] = FmaLoopBest(iters, bf16); });
     double total = 0;
     for (double f : flops) total += f;
     best = std::max(best, total / Seconds(t0, Clock::now()) / 1e9);

@@ -66,7 +66,8 @@ class Idefics2Model {
   virtual StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
                                                     const DumpFn& dump = nullptr) = 0;
 
-  // A cache for `capacity` tokens (negative -> 0), allocated once; pages are touched as tokens are added.
+  // A cache for `capacity` tokens, clamped to [0, text max_position_embeddings] (0 if the allocation fails),
+  // allocated once; pages are touched as tokens are added.
   // Memory: 2 * text_layers * kv_heads * head_dim * 4 bytes per token (256 KiB/token for idefics2-8b in float32).
   virtual std::unique_ptr<KvCache> NewCache(int64_t capacity) const = 0;
 

@@ -24,8 +24,10 @@ TextModel::TextModel(const Idefics2Config& config, const TextWeights& weights, T
 
 std::unique_ptr<TextKvCache> TextModel::NewCache(int64_t capacity) const {
   const TextConfig& t = c_.text;
-  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads * t.head_dim,
-                                       std::max<int64_t>(0, capacity));
+  // Positions past max_position_embeddings are never needed by a sane request; the cap also keeps an absurd
+  // capacity from asking for terabytes.
+  capacity = std::clamp<int64_t>(capacity, 0, t.max_position_embeddings);
+  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads * t.head_dim, capacity);
 }
 
 Status TextModel::CheckCache(KvCache& cache, TextKvCache** out) const {
@@ -53,7 +55,9 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   if (ids == nullptr || logits == nullptr) return InvalidArgument("Forward: ids and logits must not be null");
   if (kv->size() + n > kv->capacity())
     return OutOfRange("Forward: " + std::to_string(kv->size()) + " cached + " + std::to_string(n) +
-                      " new tokens exceed the KV cache capacity of " + std::to_string(kv->capacity()));
+                      " new tokens exceed the KV cache capacity of " + std::to_string(kv->capacity()) +
+                      " (at most text_config.max_position_embeddings = " +
+                      std::to_string(c_.text.max_position_embeddings) + ")");
   RETURN_IF_ERROR(CheckIds(ids, n));
   // A single token without features is a decode step: like transformers' generate after the first step, an
   // image token then uses its own embedding row. Everything else must bring exactly one row per image token.

@@ -179,7 +179,9 @@ class Loader {
 StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& c,
                                                          const ModelLoadOptions& opts) {
   if (opts.matrix_format == WeightFormat::kQ8_0 || opts.matrix_format == WeightFormat::kQ4_0) {
-    // TODO(model): quantize at load once the block quantizers land in src/kernels (kernels branch).
+    // TODO(model): quantize at load with QuantizeRowQ8_0 / QuantizeRowQ4_0 (kernels branch) row by row into
+    // an owned buffer, releasing the source pages like the bf16 path. Matrices whose cols are not a multiple
+    // of 32 (idefics2-8b: vision mlp.fc2, K = 4304) must fall back to bf16.
     return Unimplemented(std::string("weight format ") + WeightFormatName(opts.matrix_format) +
                          ": quantizing at load time is not implemented yet");
   }

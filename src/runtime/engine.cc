@@ -1,5 +1,6 @@
 // Engine (include/idefics/engine.h): folder + tokenizer + model loading with a memory check, request
-// preparation, and the one-call Generate. Mirrors Idefics2Processor + Idefics2ForConditionalGeneration.generate.
+// preparation, and the one-call Generate. Mirrors Idefics2Processor +
+// Idefics2ForConditionalGeneration.generate.
 #include "idefics/engine.h"
 
 #include <algorithm>
@@ -66,11 +67,11 @@ std::string Gib(uint64_t bytes) {
 
 void AddUnique(std::vector<int32_t>* v, int64_t id) {
   if (id < 0 || id > INT32_MAX) return;
-  if (std::find(v->begin(), v->end(), static_cast<int32_t>(id)) == v->end()) v->push_back(static_cast<int32_t>(id));
+  if (std::find(v->begin(), v->end(), static_cast<int32_t>(id)) == v->end())
+    v->push_back(static_cast<int32_t>(id));
 }
 
 }  // namespace
-
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -80,7 +81,9 @@ void Session::Reset() {
   cache_.reset();
   ids_.clear();
 }
-int64_t Session::cached_tokens() const { return cache_ ? cache_->size() : 0; }
+int64_t Session::cached_tokens() const {
+  return cache_ ? cache_->size() : 0;
+}
 
 struct Engine::State {
   ModelFolder folder;
@@ -137,7 +140,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
 
   const int64_t max_pos = s.folder.config.text.max_position_embeddings;
-  if (options.ctx < 0) return InvalidArgument("context size must be positive, got " + std::to_string(options.ctx));
+  if (options.ctx < 0)
+    return InvalidArgument("context size must be positive, got " + std::to_string(options.ctx));
   if (options.ctx > max_pos) {
     return InvalidArgument("context size " + std::to_string(options.ctx) + " exceeds the model's " +
                            "max_position_embeddings " + std::to_string(max_pos));
@@ -149,14 +153,15 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     const uint64_t avail = MemAvailableBytes();
     if (avail > 0 && need > avail) {
       return ResourceExhausted("the weights of '" + options.model_dir + "' need about " + Gib(need) + " (" +
-                               std::to_string(need) + " bytes) in " +
-                               options.weights_dtype + " but only " + Gib(avail) +
-                               " (" + std::to_string(avail) + " bytes) of memory is available (MemAvailable); try a smaller --weights-dtype "
+                               std::to_string(need) + " bytes) in " + options.weights_dtype + " but only " +
+                               Gib(avail) + " (" + std::to_string(avail) +
+                               " bytes) of memory is available (MemAvailable); try a smaller --weights-dtype "
                                "(bf16 halves f32, q8_0 about a quarter)");
     }
   }
 
-  // Stop on the generation config's EOS ids and on <end_of_utterance> (the instruct model ends turns with it).
+  // Stop on the generation config's EOS ids and on <end_of_utterance> (the instruct model ends turns with
+  // it).
   for (int64_t id : s.folder.generation.eos_token_ids) AddUnique(&s.eos_ids, id);
   AddUnique(&s.eos_ids, s.tok->TokenId("<end_of_utterance>"));
   // Never generate image tokens (model card BAD_WORDS_IDS) nor the config's single-token bad words.
@@ -182,10 +187,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
 }
 
 Status Engine::CheckContext(int64_t prompt_tokens, int64_t max_tokens) const {
-  if (max_tokens < 1) return InvalidArgument("max_tokens must be at least 1, got " + std::to_string(max_tokens));
+  if (max_tokens < 1)
+    return InvalidArgument("max_tokens must be at least 1, got " + std::to_string(max_tokens));
   if (prompt_tokens >= s_->ctx) {
     return OutOfRange("the prompt has " + std::to_string(prompt_tokens) + " tokens, which does not fit the " +
-                      "context of " + std::to_string(s_->ctx) + " tokens (with room for at least one new token)");
+                      "context of " + std::to_string(s_->ctx) +
+                      " tokens (with room for at least one new token)");
   }
   if (prompt_tokens + max_tokens > s_->ctx) {
     return OutOfRange("prompt (" + std::to_string(prompt_tokens) + " tokens) + max_tokens (" +
@@ -228,15 +235,16 @@ StatusOr<std::vector<int32_t>> Engine::PromptIds(const GenerationRequest& reques
   return TokenizePrompt(*s_->tok, text.text, s_->folder.processor.image_seq_len, split);
 }
 
-SequenceState Engine::NewSequence(const GenerationRequest& request, std::span<const int32_t> prompt_ids) const {
+SequenceState Engine::NewSequence(const GenerationRequest& request,
+                                  std::span<const int32_t> prompt_ids) const {
   StopConfig stop;
   stop.eos_ids = s_->eos_ids;
   stop.stop_strings = request.stop;
   stop.max_new_tokens = std::max<int64_t>(1, request.max_tokens);
   std::vector<int32_t> banned = request.ban_image_tokens ? s_->banned_ids : std::vector<int32_t>{};
-  return SequenceState(std::make_unique<SequenceState::Impl>(
-      *s_->tok, request.sampling, std::move(banned), std::move(stop),
-      std::vector<int32_t>(prompt_ids.begin(), prompt_ids.end())));
+  return SequenceState(
+      std::make_unique<SequenceState::Impl>(*s_->tok, request.sampling, std::move(banned), std::move(stop),
+                                            std::vector<int32_t>(prompt_ids.begin(), prompt_ids.end())));
 }
 
 StatusOr<GenerationResult> Engine::Generate(const GenerationRequest& request, const TextCallback& on_text,
@@ -285,13 +293,29 @@ StatusOr<GenerationResult> Engine::Generate(const GenerationRequest& request, co
   return result;
 }
 
-Idefics2Model& Engine::model() { return *s_->model; }
-const tokenizer::Tokenizer& Engine::tokenizer() const { return *s_->tok; }
-const ModelFolder& Engine::folder() const { return s_->folder; }
-ThreadPool* Engine::pool() { return s_->pool.get(); }
-int64_t Engine::context_length() const { return s_->ctx; }
-const std::vector<int32_t>& Engine::eos_ids() const { return s_->eos_ids; }
-const std::vector<int32_t>& Engine::banned_ids() const { return s_->banned_ids; }
-double Engine::load_ms() const { return s_->load_ms; }
+Idefics2Model& Engine::model() {
+  return *s_->model;
+}
+const tokenizer::Tokenizer& Engine::tokenizer() const {
+  return *s_->tok;
+}
+const ModelFolder& Engine::folder() const {
+  return s_->folder;
+}
+ThreadPool* Engine::pool() {
+  return s_->pool.get();
+}
+int64_t Engine::context_length() const {
+  return s_->ctx;
+}
+const std::vector<int32_t>& Engine::eos_ids() const {
+  return s_->eos_ids;
+}
+const std::vector<int32_t>& Engine::banned_ids() const {
+  return s_->banned_ids;
+}
+double Engine::load_ms() const {
+  return s_->load_ms;
+}
 
 }  // namespace idefics

@@ -37,7 +37,8 @@ int64_t CountImagePlaceholders(std::string_view text) {
   return n;
 }
 
-StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokenizer::ChatTemplate* chat_template,
+StatusOr<PromptText> RenderPrompt(const GenerationRequest& request,
+                                  const tokenizer::ChatTemplate* chat_template,
                                   const nlohmann::json& template_vars) {
   PromptText out;
   if (request.raw_prompt) {
@@ -49,10 +50,12 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokeni
   } else {
     if (request.messages.empty()) return InvalidArgument("the request has no messages");
     if (!chat_template) {
-      return InvalidArgument("the model folder has no chat template (processor_config.json / chat_template.json); "
-                             "use a raw prompt");
+      return InvalidArgument(
+          "the model folder has no chat template (processor_config.json / chat_template.json); "
+          "use a raw prompt");
     }
-    // The template sees messages as transformers passes them: {role, content: [{type: text, text}, {type: image}]}.
+    // The template sees messages as transformers passes them: {role, content: [{type: text, text}, {type:
+    // image}]}.
     nlohmann::json messages = nlohmann::json::array();
     for (size_t m = 0; m < request.messages.size(); ++m) {
       const Message& msg = request.messages[m];
@@ -82,8 +85,9 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const tokeni
 StatusOr<std::vector<int32_t>> TokenizePrompt(const tokenizer::Tokenizer& tok, const std::string& text,
                                               int64_t image_seq_len, bool split) {
   const int64_t n_images = CountImagePlaceholders(text);
-  ASSIGN_OR_RETURN(std::string expanded, tokenizer::ExpandImageTokens(text, static_cast<int>(n_images),
-                                                                      static_cast<int>(image_seq_len), split));
+  ASSIGN_OR_RETURN(
+      std::string expanded,
+      tokenizer::ExpandImageTokens(text, static_cast<int>(n_images), static_cast<int>(image_seq_len), split));
   return tok.Encode(expanded, /*add_bos=*/true);
 }
 
@@ -98,11 +102,10 @@ StatusOr<std::vector<PixelImage>> LoadImages(const std::vector<const ContentPart
   for (size_t i = 0; i < images.size(); ++i) {
     const ContentPart& part = *images[i];
     // Decoding errors already name the file (or the name given for bytes).
-    StatusOr<RgbImage> rgb =
-        part.kind == ContentPart::Kind::kImagePath
-            ? DecodeImageFile(part.data, decode)
-            : DecodeImageBytes(reinterpret_cast<const uint8_t*>(part.data.data()), part.data.size(),
-                               ImageName(part, i), decode);
+    StatusOr<RgbImage> rgb = part.kind == ContentPart::Kind::kImagePath
+                                 ? DecodeImageFile(part.data, decode)
+                                 : DecodeImageBytes(reinterpret_cast<const uint8_t*>(part.data.data()),
+                                                    part.data.size(), ImageName(part, i), decode);
     if (!rgb.ok()) return rgb.status();
     for (PixelImage& p : processor.Process(*rgb, split)) out.push_back(std::move(p));
   }

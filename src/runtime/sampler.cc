@@ -12,7 +12,9 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-bool Selectable(float x) { return !std::isnan(x) && x != kNegInf; }
+bool Selectable(float x) {
+  return !std::isnan(x) && x != kNegInf;
+}
 
 // exp(logit - max) for every selectable logit (0 otherwise), in double so the sums do not depend on the
 // order in which float rounding happens. Returns the sum; *any is false when nothing is selectable.
@@ -125,7 +127,8 @@ int32_t ArgMax(std::span<const float> logits) {
   int32_t best = -1;
   for (size_t i = 0; i < logits.size(); ++i) {
     if (!Selectable(logits[i])) continue;
-    if (best < 0 || logits[i] > logits[best]) best = static_cast<int32_t>(i);  // strict: first index wins ties
+    if (best < 0 || logits[i] > logits[best])
+      best = static_cast<int32_t>(i);  // strict: first index wins ties
   }
   return best;
 }

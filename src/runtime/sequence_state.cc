@@ -49,9 +49,17 @@ void SequenceState::Cancel() {
   if (impl_->finish == FinishReason::kNone) impl_->finish = FinishReason::kCancelled;
 }
 
-bool SequenceState::finished() const { return impl_->finish != FinishReason::kNone; }
-FinishReason SequenceState::finish_reason() const { return impl_->finish; }
-const std::vector<int32_t>& SequenceState::generated_ids() const { return impl_->generated; }
-const std::string& SequenceState::text() const { return impl_->visible; }
+bool SequenceState::finished() const {
+  return impl_->finish != FinishReason::kNone;
+}
+FinishReason SequenceState::finish_reason() const {
+  return impl_->finish;
+}
+const std::vector<int32_t>& SequenceState::generated_ids() const {
+  return impl_->generated;
+}
+const std::string& SequenceState::text() const {
+  return impl_->visible;
+}
 
 }  // namespace idefics

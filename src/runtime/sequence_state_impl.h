@@ -24,9 +24,9 @@ struct SequenceState::Impl {
   Sampler sampler;
   StopRules stop;
   tokenizer::IncrementalDecoder decoder;
-  std::vector<int32_t> context;    // prompt + generated (the repetition penalty's window)
+  std::vector<int32_t> context;  // prompt + generated (the repetition penalty's window)
   std::vector<int32_t> generated;
-  std::string visible;             // text handed out so far
+  std::string visible;  // text handed out so far
   FinishReason finish = FinishReason::kNone;
 };
 

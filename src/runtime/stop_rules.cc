@@ -1,5 +1,6 @@
-// Stop rules (see stop_rules.h). Mirrors transformers' MaxLengthCriteria, EosTokenCriteria and StopStringCriteria
-// (the latter matched on decoded text here, and the stop string is cut from the output as servers do).
+// Stop rules (see stop_rules.h). Mirrors transformers' MaxLengthCriteria, EosTokenCriteria and
+// StopStringCriteria (the latter matched on decoded text here, and the stop string is cut from the output as
+// servers do).
 #include "runtime/stop_rules.h"
 
 #include <algorithm>
@@ -8,10 +9,14 @@ namespace idefics {
 
 const char* FinishReasonName(FinishReason r) {
   switch (r) {
-    case FinishReason::kNone: return "";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kNone:
+      return "";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "";
 }

@@ -1,5 +1,6 @@
 // When a sequence ends and which text may be shown so far: EOS ids, user stop strings (matched on the decoded
-// text; the stop string is not emitted), max new tokens. Mirrors transformers' StoppingCriteria + StopStrings.
+// text; the stop string is not emitted), max new tokens. Mirrors transformers' StoppingCriteria +
+// StopStrings.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@ class StopRules {
   explicit StopRules(StopConfig config);
 
   struct Step {
-    std::string emit;                         // text safe to show now (maybe empty)
+    std::string emit;  // text safe to show now (maybe empty)
     FinishReason finish = FinishReason::kNone;
   };
 

@@ -1,6 +1,10 @@
-// The Idefics2 / Mistral text tokenizer loaded from a Hugging Face model folder: tokenizer.model
-// (SentencePiece BPE) + added/special tokens from the JSON files. Mirrors transformers' LlamaTokenizer
-// (slow, legacy=true) for encoding and the Llama fast tokenizer's decoder for decoding.
+// The Idefics2 / Mistral text tokenizer loaded from a Hugging Face model folder (tokenizer.model + the
+// JSON files). Mirrors transformers' LlamaTokenizer (legacy=true) encoding and the Llama fast decoder.
+//
+// Typical use (thread-safe once loaded; all methods are const):
+//   ASSIGN_OR_RETURN(auto tok, Tokenizer::Load(dir));
+//   std::vector<int32_t> ids = tok->Encode(prompt, tok->add_bos_token());
+//   IncrementalDecoder stream(*tok);  // per request: text = stream.Push(id) ... stream.Flush()
 #pragma once
 
 #include <cstdint>
@@ -20,9 +24,8 @@ namespace idefics::tokenizer {
 class Tokenizer {
  public:
   // Loads `model_dir`/tokenizer.model (or, when the folder has none, a Llama-style BPE tokenizer.json)
-  // and, when present, tokenizer_config.json
-  // (added_tokens_decoder, bos/eos/unk/pad_token, add_bos_token), added_tokens.json and
-  // special_tokens_map.json. Token ids always come from these files (e.g. <image> = 32001 for idefics2-8b,
+  // and, when present, tokenizer_config.json (added_tokens_decoder, bos/eos/unk/pad_token,
+  // add_bos_token), added_tokens.json and special_tokens_map.json. Token ids always come from these files (e.g. <image> = 32001 for idefics2-8b,
   // 4001 for the tiny test models). Errors name the offending file.
   static StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& model_dir);
 

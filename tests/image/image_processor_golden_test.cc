@@ -96,7 +96,7 @@ TEST_P(ImageProcessorGolden, BitExact) {
     samples.emplace_back();
     for (size_t i = 0; i < c["images"][s].size(); ++i) {
       const std::string path = test::GoldenDir() + "/" + c["images"][s][i].get<std::string>();
-      auto img = DecodeImageFile(path);
+      auto img = DecodeImageFile(path, ImageProcessorDecodeOptions());
       ASSERT_TRUE(img.ok()) << img.status().ToString();
       const std::string suffix = "_s" + std::to_string(s) + "_i" + std::to_string(i);
       std::vector<int64_t> shape;
@@ -109,9 +109,7 @@ TEST_P(ImageProcessorGolden, BitExact) {
         EXPECT_TRUE(SameImage(*img, want, shape)) << "converted_rgb_u8" << suffix;
       }
       if (auto want = GoldenU8(*golden, "load_image_rgb_u8" + suffix, &shape); !want.empty()) {
-        DecodeOptions drop;
-        drop.alpha = AlphaMode::kDrop;
-        auto dropped = DecodeImageFile(path, drop);
+        auto dropped = DecodeImageFile(path, LoadImageDecodeOptions());
         ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
         EXPECT_TRUE(SameImage(*dropped, want, shape)) << "load_image_rgb_u8" << suffix;
       }

@@ -124,6 +124,8 @@ TEST(ModelCache, TruncateAndReplayGivesTheSameLogits) {
   cache->Clear();
   EXPECT_EQ(cache->size(), 0);
   EXPECT_EQ(cache->capacity(), T + 40);
+  EXPECT_EQ(m->NewCache(-3)->capacity(), 0);
+  EXPECT_EQ(m->NewCache(int64_t{1} << 40)->capacity(), m->config().text.max_position_embeddings);
 }
 
 // A 600-token prompt (over the 512-row MLP block and far over model b's window of 24) prefilled at once

@@ -18,17 +18,22 @@ std::string Cli(const std::string& args, int* code, bool with_stderr = false) {
   return out;
 }
 
-std::string TinyA() { return test::TinyModelDir("idefics2-tiny-a"); }
-std::string Photo() { return test::GoldenDir() + "/images/photo_320x240.jpg"; }
+std::string TinyA() {
+  return test::TinyModelDir("idefics2-tiny-a");
+}
+std::string Photo() {
+  return test::GoldenDir() + "/images/photo_320x240.jpg";
+}
 
 TEST(CliRunTest, JsonGivesGoldenIds) {
   for (const char* model : {"idefics2-tiny-a", "idefics2-tiny-b"}) {
     SCOPED_TRACE(model);
     const test::ModelCase c = test::FindCase(model, "one_image");
     int code = -1;
-    const std::string out = Cli("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
-                                    " --prompt 'What is shown in this image?' --json --max-tokens 16 --no-split",
-                                &code);
+    const std::string out =
+        Cli("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
+                " --prompt 'What is shown in this image?' --json --max-tokens 16 --no-split",
+            &code);
     ASSERT_EQ(code, 0) << out;
     auto j = nlohmann::json::parse(out, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << out;
@@ -48,14 +53,15 @@ TEST(CliRunTest, JsonGivesGoldenIds) {
 TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "text_only");
   int code = -1;
-  const std::string json = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16", &code);
+  const std::string json =
+      Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16", &code);
   ASSERT_EQ(code, 0);
   auto j = nlohmann::json::parse(json, nullptr, false);
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
   EXPECT_EQ(j["generated_ids"].get<std::vector<int64_t>>(), c.generated_ids);
-  const std::string text = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 16 --quiet",
-                               &code);
+  const std::string text =
+      Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 16 --quiet", &code);
   ASSERT_EQ(code, 0);
   EXPECT_EQ(text, j["text"].get<std::string>() + "\n");
 }
@@ -63,16 +69,17 @@ TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
 TEST(CliRunTest, RawModeAndSystem) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "one_image");
   int code = -1;
-  const std::string out = Cli("run --model " + TinyA() + " --image " + Photo() +
-                                  " --raw --prompt \"$(printf 'User:<image>What is shown in this image?<end_of_utterance>\\n"
-                                  "Assistant:')\" --json --max-tokens 16",
-                              &code);
+  const std::string out =
+      Cli("run --model " + TinyA() + " --image " + Photo() +
+              " --raw --prompt \"$(printf 'User:<image>What is shown in this image?<end_of_utterance>\\n"
+              "Assistant:')\" --json --max-tokens 16",
+          &code);
   ASSERT_EQ(code, 0) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
-  const std::string sys = Cli("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2",
-                              &code);
+  const std::string sys =
+      Cli("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2", &code);
   ASSERT_EQ(code, 0);
   auto k = nlohmann::json::parse(sys, nullptr, false);
   ASSERT_FALSE(k.is_discarded());
@@ -115,7 +122,8 @@ TEST(CliRunTest, InputErrorsExitOneWithAMessage) {
       {"--model /nonexistent/dir --prompt hi", "/nonexistent/dir"},
       {m + " --image /nonexistent/x.png --prompt hi", "/nonexistent/x.png"},
       {m + " --image " + test::GoldenDir() + "/cases.json --prompt hi", "cases.json"},
-      {m + " --image " + Photo() + " --raw --prompt '<image><image>two'", "2 <image> placeholder(s) but 1 image(s)"},
+      {m + " --image " + Photo() + " --raw --prompt '<image><image>two'",
+       "2 <image> placeholder(s) but 1 image(s)"},
       {m + " --ctx 20 --image " + Photo() + " --prompt 'What is shown in this image?'", "context"},
       {m + " --ctx 40 --max-tokens 30 --image " + Photo() + " --prompt 'What is shown in this image?'",
        "use at most 13 new tokens"},
@@ -147,19 +155,22 @@ TEST(CliRunTest, WeightsThatDoNotFitAreRefusedWithTheNeededSize) {
 }
 
 TEST(CliChatTest, PipedConversation) {
-  const std::string cmd = "printf 'Say hi to the sea.\\n/image " + Photo() +
-                          "\\nWhat is shown in this image?\\n/reset\\n/image /nonexistent.png\\nhello\\n/quit\\nignored\\n' | " +
-                          test::CliPath() + " chat --model " + TinyA() + " --max-tokens 4 --quiet";
+  const std::string cmd =
+      "printf 'Say hi to the sea.\\n/image " + Photo() +
+      "\\nWhat is shown in this image?\\n/reset\\n/image /nonexistent.png\\nhello\\n/quit\\nignored\\n' | " +
+      test::CliPath() + " chat --model " + TinyA() + " --max-tokens 4 --quiet";
   std::string out;
   const int code = test::RunCommand(cmd, &out);
   EXPECT_EQ(code, 0) << out;
   // Three answers, one line each; the first equals `run` on the same prompt (a fresh conversation).
   std::vector<std::string> lines;
   size_t start = 0;
-  for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) lines.push_back(out.substr(start, nl - start));
+  for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(out.substr(start, nl - start));
   ASSERT_EQ(lines.size(), 3u) << out;
   int rc = -1;
-  const std::string first = Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 4 --quiet", &rc);
+  const std::string first =
+      Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 4 --quiet", &rc);
   EXPECT_EQ(lines[0] + "\n", first);
   // After /reset, "hello" is a fresh conversation too.
   const std::string hello = Cli("run --model " + TinyA() + " --prompt hello --max-tokens 4 --quiet", &rc);

@@ -54,8 +54,10 @@ TEST_P(EngineGoldenTest, GreedyMatchesTransformersOneAndTwoThreads) {
     EXPECT_EQ(r->text, engine->tokenizer().Decode(r->generated_ids));
     EXPECT_EQ(r->timings.prompt_tokens, static_cast<int64_t>(c.input_ids.size()));
     EXPECT_EQ(r->timings.generated_tokens, 16);
-    if (threads == 1) first_ids = r->generated_ids;
-    else EXPECT_EQ(r->generated_ids, first_ids);
+    if (threads == 1)
+      first_ids = r->generated_ids;
+    else
+      EXPECT_EQ(r->generated_ids, first_ids);
   }
 }
 
@@ -73,21 +75,21 @@ TEST_P(EngineGoldenTest, PromptLogitsMatchGolden) {
   ASSERT_NE(golden, nullptr);
   const std::vector<float> expected = test::GoldenF32(*golden, "logits");
   ASSERT_EQ(r->prompt_logits.size(), expected.size());
-  EXPECT_TRUE(test::AllClose("logits", r->prompt_logits.data(), expected.data(), expected.size(), 1e-4f, 1e-4f));
+  EXPECT_TRUE(
+      test::AllClose("logits", r->prompt_logits.data(), expected.data(), expected.size(), 1e-4f, 1e-4f));
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyModels, EngineGoldenTest,
-                         ::testing::Values(CaseParam{"idefics2-tiny-a", "text_only"},
-                                           CaseParam{"idefics2-tiny-a", "one_image"},
-                                           CaseParam{"idefics2-tiny-a", "one_image_split"},
-                                           CaseParam{"idefics2-tiny-a", "two_images"},
-                                           CaseParam{"idefics2-tiny-b", "text_only"},
-                                           CaseParam{"idefics2-tiny-b", "one_image"},
-                                           CaseParam{"idefics2-tiny-b", "one_image_split"},
-                                           CaseParam{"idefics2-tiny-b", "two_images"}),
-                         [](const auto& info) {
-                           return std::string(1, std::string(info.param.model).back()) + "_" + info.param.name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    TinyModels, EngineGoldenTest,
+    ::testing::Values(CaseParam{"idefics2-tiny-a", "text_only"}, CaseParam{"idefics2-tiny-a", "one_image"},
+                      CaseParam{"idefics2-tiny-a", "one_image_split"},
+                      CaseParam{"idefics2-tiny-a", "two_images"}, CaseParam{"idefics2-tiny-b", "text_only"},
+                      CaseParam{"idefics2-tiny-b", "one_image"},
+                      CaseParam{"idefics2-tiny-b", "one_image_split"},
+                      CaseParam{"idefics2-tiny-b", "two_images"}),
+    [](const auto& info) {
+      return std::string(1, std::string(info.param.model).back()) + "_" + info.param.name;
+    });
 
 TEST(EngineTest, BannedImageTokensAndEosIdsComeFromTheFolder) {
   auto engine = LoadTiny("idefics2-tiny-a", 1);
@@ -109,7 +111,8 @@ TEST(EngineTest, ContextOverflowIsRefusedBeforeCompute) {
   auto r = engine->Generate(c.request);                                // + 16 > 40
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
-  EXPECT_NE(r.status().message().find("use at most 13 new tokens"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("use at most 13 new tokens"), std::string::npos)
+      << r.status().message();
   c.request.max_tokens = 13;
   EXPECT_TRUE(engine->Generate(c.request).ok());
   auto small = LoadTiny("idefics2-tiny-a", 1, 20);
@@ -161,7 +164,10 @@ TEST(EngineTest, CancelAndStopStrings) {
   GenerationRequest req = c.request;
   req.stop = {" sa"};
   std::string streamed;
-  auto stopped = engine->Generate(req, [&](std::string_view p) { streamed += p; return true; });
+  auto stopped = engine->Generate(req, [&](std::string_view p) {
+    streamed += p;
+    return true;
+  });
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(stopped->finish_reason, FinishReason::kStop);
   EXPECT_EQ(stopped->text, full->text.substr(0, cut));
@@ -199,12 +205,14 @@ TEST(EngineTest, SessionReusesThePrefixWithIdenticalResults) {
   with_session.session = &session;
   auto t1 = engine->Generate(c.request, nullptr, with_session);
   ASSERT_TRUE(t1.ok()) << t1.status().ToString();
-  EXPECT_EQ(ToI64(t1->generated_ids), std::vector<int64_t>(c.generated_ids.begin(), c.generated_ids.begin() + 6));
+  EXPECT_EQ(ToI64(t1->generated_ids),
+            std::vector<int64_t>(c.generated_ids.begin(), c.generated_ids.begin() + 6));
   // Second turn: history + a new user message with another image.
   GenerationRequest turn2 = c.request;
   turn2.messages.push_back({"assistant", {ContentPart::Text(t1->text)}});
-  turn2.messages.push_back({"user", {ContentPart::ImagePath(test::GoldenDir() + "/images/rgb_300x200.png"),
-                                     ContentPart::Text("And this one?")}});
+  turn2.messages.push_back({"user",
+                            {ContentPart::ImagePath(test::GoldenDir() + "/images/rgb_300x200.png"),
+                             ContentPart::Text("And this one?")}});
   const int64_t cached_before = session.cached_tokens();
   EXPECT_GT(cached_before, static_cast<int64_t>(c.input_ids.size()));
   auto reused = engine->Generate(turn2, nullptr, with_session);
@@ -242,8 +250,10 @@ TEST(EngineTest, DecodeBatchLoopMatchesGolden) {
     caches.push_back(model.NewCache(static_cast<int64_t>(p->ids.size()) + p->max_tokens));
     const int64_t rows = static_cast<int64_t>(features->size()) / model.config().text.hidden_size;
     std::vector<float> logits(vocab);
-    ASSERT_TRUE(model.Forward(p->ids.data(), static_cast<int64_t>(p->ids.size()), features->data(), rows,
-                              *caches.back(), logits.data(), false).ok());
+    ASSERT_TRUE(model
+                    .Forward(p->ids.data(), static_cast<int64_t>(p->ids.size()), features->data(), rows,
+                             *caches.back(), logits.data(), false)
+                    .ok());
     seqs.push_back(engine->NewSequence(c.request, p->ids));
     next.push_back(seqs.back().Advance(logits).token);
   }
@@ -252,7 +262,8 @@ TEST(EngineTest, DecodeBatchLoopMatchesGolden) {
     std::vector<KvCache*> cs;
     for (auto& c : caches) cs.push_back(c.get());
     ASSERT_TRUE(model.DecodeBatch(next.data(), cs.data(), 3, logits.data()).ok());
-    for (int s = 0; s < 3; ++s) next[s] = seqs[s].Advance(std::span<float>(logits.data() + s * vocab, vocab)).token;
+    for (int s = 0; s < 3; ++s)
+      next[s] = seqs[s].Advance(std::span<float>(logits.data() + s * vocab, vocab)).token;
   }
   for (int s = 0; s < 3; ++s) {
     SCOPED_TRACE(cases[s].name);

@@ -38,12 +38,14 @@ TEST_P(PromptGoldenTest, ChatTemplateExpansionAndIdsMatchProcessor) {
     EXPECT_EQ(ToI64(ids), c.input_ids);
     auto images = LoadImages(text->images, folder->preprocessor, split);
     ASSERT_TRUE(images.ok()) << images.status().ToString();
-    const int64_t image_tokens = std::count(ids.begin(), ids.end(), static_cast<int32_t>(folder->config.image_token_id));
+    const int64_t image_tokens =
+        std::count(ids.begin(), ids.end(), static_cast<int32_t>(folder->config.image_token_id));
     EXPECT_EQ(static_cast<int64_t>(images->size()) * folder->processor.image_seq_len, image_tokens);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyModels, PromptGoldenTest, ::testing::Values("idefics2-tiny-a", "idefics2-tiny-b"));
+INSTANTIATE_TEST_SUITE_P(TinyModels, PromptGoldenTest,
+                         ::testing::Values("idefics2-tiny-a", "idefics2-tiny-b"));
 
 TEST(PromptTest, RawPromptUsedAsGiven) {
   auto folder = ModelFolder::Load(test::TinyModelDir("idefics2-tiny-a"));

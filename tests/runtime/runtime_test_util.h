@@ -1,15 +1,14 @@
 // Shared helpers of the runtime tests (header-only): the golden model cases of cases.json as requests.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "idefics/engine.h"
 #include "support/golden.h"
@@ -17,18 +16,20 @@
 namespace idefics::test {
 
 struct ModelCase {
-  std::string model;                 // "idefics2-tiny-a"
-  std::string name;                  // "one_image"
-  GenerationRequest request;         // messages (or raw prompt) + images, split as the case
-  std::vector<int64_t> input_ids;    // golden prompt ids (sample 0)
+  std::string model;               // "idefics2-tiny-a"
+  std::string name;                // "one_image"
+  GenerationRequest request;       // messages (or raw prompt) + images, split as the case
+  std::vector<int64_t> input_ids;  // golden prompt ids (sample 0)
   std::vector<int64_t> generated_ids;
-  std::string file;                  // model_cases/<model>/<case>.safetensors
+  std::string file;  // model_cases/<model>/<case>.safetensors
 };
 
 // LoadModelCases: the single-sample cases with messages (text_only, one_image, one_image_split, two_images)
 // of `model`, as greedy requests with 16 new tokens and no banned ids (as the goldens were made).
 
-inline std::vector<int64_t> ToI64(const std::vector<int32_t>& v) { return std::vector<int64_t>(v.begin(), v.end()); }
+inline std::vector<int64_t> ToI64(const std::vector<int32_t>& v) {
+  return std::vector<int64_t>(v.begin(), v.end());
+}
 
 inline std::vector<ModelCase> LoadModelCases(const std::string& model) {
   std::ifstream f(GoldenDir() + "/cases.json");
