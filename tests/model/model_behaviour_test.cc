@@ -285,12 +285,15 @@ TEST(ModelLoad, ProgressIsMonotonicAndEndsAtOne) {
   EXPECT_DOUBLE_EQ(seen.back(), 1.0);
 }
 
-TEST(ModelLoad, BlockFormatsAreNotImplementedYet) {
+TEST(ModelLoad, BlockFormatsQuantizeAtLoad) {  // accuracy: tests/quant/quantization_accuracy_test.cc
   auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-a"));
   ASSERT_TRUE(folder.ok());
-  ModelLoadOptions opts;
-  opts.matrix_format = WeightFormat::kQ8_0;
-  EXPECT_EQ(Idefics2Model::Load(*folder, opts).status().code(), StatusCode::kUnimplemented);
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    ModelLoadOptions opts;
+    opts.matrix_format = f;
+    auto m = Idefics2Model::Load(*folder, opts);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+  }
 }
 
 double MaxAbsDiff(const std::vector<float>& a, const float* b) {
