@@ -251,6 +251,25 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     char tmpl[] = "/tmp/idefics-bench-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return IoError("cannot create a temporary folder under /tmp");
     tmp_dir = dir = tmpl;
+    if (fmt != WeightFormat::kF32 && fmt != WeightFormat::kBF16) {
+      // Find out on a tiny folder whether the loader supports this format before writing gigabytes.
+      SynthOptions tiny;
+      tiny.preset = "tiny";
+      Status st = WriteSynthFolder(dir, tiny);
+      StatusOr<ModelFolder> tf = st.ok() ? ModelFolder::Load(dir) : StatusOr<ModelFolder>(st);
+      if (tf.ok()) {
+        ModelLoadOptions probe;
+        probe.matrix_format = fmt;
+        st = Idefics2Model::Load(*tf, probe).status();
+      } else {
+        st = tf.status();
+      }
+      if (!st.ok()) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        return st.WithContext("loading " + std::string(WeightFormatName(fmt)) + " weights");
+      }
+    }
     say("writing synthetic " + o.synthetic + " weights to " + dir + " ...");
     const Clock::time_point t0 = Clock::now();
     Status st = WriteSynthFolder(dir, so);

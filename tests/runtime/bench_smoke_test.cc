@@ -56,6 +56,12 @@ TEST(BenchSmoke, TableAndErrors) {
   EXPECT_NE(out.find("--model"), std::string::npos) << out;
   EXPECT_NE(test::RunCommand(test::CliPath() + " bench --synthetic tiny --weights-dtype int3 2>&1", &out), 0);
   EXPECT_NE(out.find("--weights-dtype"), std::string::npos) << out;
+  // Block formats pass through to the loader: they either run or fail cleanly naming the format.
+  const int rc = test::RunCommand(test::CliPath() +
+                                      " bench --synthetic tiny --weights-dtype q4_0 --image-size 28x28"
+                                      " --prompt-lengths 4 --decode-tokens 1 --no-probes 2>&1",
+                                  &out);
+  if (rc != 0) EXPECT_NE(out.find("q4_0"), std::string::npos) << out;
 }
 
 TEST(BenchCost, AnalyticCountsAtRealDimensions) {
