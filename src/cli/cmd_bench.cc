@@ -66,7 +66,7 @@ int RunBench(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_flag("--no-probes", no_probes,
                "skip the bandwidth / peak FLOPS probes (no fractions of the limits)");
-  app.add_flag("--json", as_json, "print the report as JSON on stdout (progress on stderr)");
+  app.add_flag("--json", as_json, "print the report as JSON on stdout (progress and the table on stderr)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -95,12 +95,17 @@ int RunBench(int argc, char** argv) {
   }
   o.probes = !no_probes;
   std::string table;
-  StatusOr<std::string> report = RunBenchmark(o, as_json ? nullptr : &table, LogLine);
+  StatusOr<std::string> report = RunBenchmark(o, &table, LogLine);
   if (!report.ok()) {
     std::fprintf(stderr, "idefics bench: %s\n", report.status().ToString().c_str());
     return 1;
   }
-  std::fputs(as_json ? (*report + "\n").c_str() : table.c_str(), stdout);
+  if (as_json) {
+    std::fputs(table.c_str(), stderr);  // the readable table too, out of the way of the JSON
+    std::fputs((*report + "\n").c_str(), stdout);
+  } else {
+    std::fputs(table.c_str(), stdout);
+  }
   return 0;
 }
 
