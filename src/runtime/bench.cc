@@ -493,10 +493,10 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     if (o.probes)
       t << Fmt("machine: read %.1f GB/s", bw) << Fmt(", peak %.0f GFLOPS f32", peak32)
         << Fmt(" / %.0f GFLOPS bf16", peak16) << "\n";
-    t << "\nstage                          time        rate                    of limit\n";
+    t << "\nstage                                   time        rate                      of limit\n";
     auto row = [&](const std::string& name, double ms, const std::string& rate, const std::string& f) {
       char buf[160];
-      std::snprintf(buf, sizeof(buf), "%-30s %9.1f ms  %-22s  %s\n", name.c_str(), ms, rate.c_str(),
+      std::snprintf(buf, sizeof(buf), "%-34s %9.1f ms  %-24s  %s\n", name.c_str(), ms, rate.c_str(),
                     f.c_str());
       t << buf;
     };
