@@ -176,13 +176,6 @@ class SequenceState {
 // The engine.
 
 struct EngineOptions {
-<<<<<<< ours
-  std::string model_dir;              // a hub folder (config.json, weights, tokenizer, processor files)
-  int threads = 0;                    // 0: the number of physical cores
-  std::string weights_dtype = "f32";  // storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0
-  int64_t ctx = 0;                    // context limit in tokens; 0: text_config.max_position_embeddings
-  bool check_memory = true;           // refuse to load when the weights would not fit in MemAvailable
-=======
   std::string model_dir;               // a hub folder (config.json, weights, tokenizer, processor files)
   int threads = 0;                     // 0: the number of physical cores
   // Storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0, or "auto"/"" = the format a folder
@@ -191,7 +184,6 @@ struct EngineOptions {
   std::string weights_dtype = "auto";
   int64_t ctx = 0;                     // context limit in tokens; 0: text_config.max_position_embeddings
   bool check_memory = true;            // refuse to load when the weights would not fit in MemAvailable
->>>>>>> theirs
   // Progress while loading the weights: stage ("load") and 0..1. May be empty.
   std::function<void(std::string_view stage, double fraction)> progress;
 };

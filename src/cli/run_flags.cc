@@ -13,15 +13,9 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
       ->required();
   app.add_option("--threads", f->threads, "worker threads (default: the number of physical cores)")
       ->check(CLI::NonNegativeNumber);
-<<<<<<< ours
-  app.add_option(
-      "--weights-dtype", f->weights_dtype,
-      "storage of the weight matrices: f32 (exact, default), bf16 (half the memory), f16, q8_0, q4_0");
-=======
   app.add_option("--weights-dtype", f->weights_dtype,
                  "storage of the weight matrices: f32 (exact), bf16 (half the memory), f16, q8_0, q4_0 (quantized at "
                  "load), or auto (default: f32, or the format `idefics quantize` wrote the folder in)");
->>>>>>> theirs
   app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
 }
