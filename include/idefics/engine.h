@@ -176,11 +176,14 @@ class SequenceState {
 // The engine.
 
 struct EngineOptions {
-  std::string model_dir;              // a hub folder (config.json, weights, tokenizer, processor files)
-  int threads = 0;                    // 0: the number of physical cores
-  std::string weights_dtype = "f32";  // storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0
-  int64_t ctx = 0;                    // context limit in tokens; 0: text_config.max_position_embeddings
-  bool check_memory = true;           // refuse to load when the weights would not fit in MemAvailable
+  std::string model_dir;               // a hub folder (config.json, weights, tokenizer, processor files)
+  int threads = 0;                     // 0: the number of physical cores
+  // Storage of the Linear weights: f32 (exact), bf16, f16, q8_0, q4_0, or "auto"/"" = the format a folder
+  // written by `idefics quantize` was converted to (f32 for an ordinary checkpoint). Matrices stored quantized
+  // in the folder are used in place whatever is asked (docs/quantization.md).
+  std::string weights_dtype = "auto";
+  int64_t ctx = 0;                     // context limit in tokens; 0: text_config.max_position_embeddings
+  bool check_memory = true;            // refuse to load when the weights would not fit in MemAvailable
   // Progress while loading the weights: stage ("load") and 0..1. May be empty.
   std::function<void(std::string_view stage, double fraction)> progress;
 };
@@ -225,8 +228,9 @@ class Engine {
   std::unique_ptr<State> s_;
 };
 
-// Bytes the weights of the folder at `model_dir` take in `weights_dtype` (parameter count x element size;
-// 1-D tensors stay f32). Used for the memory check; errors name the folder or the dtype.
+// Bytes the weights of the folder at `model_dir` take in `weights_dtype` (matrices in their planned format,
+// quantized tensors of the folder as stored, 1-D tensors f32). Used for the memory check; errors name the
+// folder or the dtype.
 StatusOr<uint64_t> EstimateWeightBytes(const std::string& model_dir, const std::string& weights_dtype);
 
 }  // namespace idefics

@@ -47,6 +47,7 @@ Sample OneRequest(const std::string& host, int port, const std::string& key, con
   Sample s;
   httplib::Client cli(host, port);
   cli.set_read_timeout(600, 0);
+  cli.set_tcp_nodelay(true);  // the request goes out in two writes (headers, body): no Nagle delay
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/chat/completions";

@@ -1,7 +1,6 @@
 // idefics preprocess: decode images, run the Idefics2 image processor and write pixel_values /
 // pixel_attention_mask (one sample) to a safetensors file. Parses flags and formats only.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -25,9 +24,10 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int RunPreprocess(int argc, char** argv) {
-  CLI::App app{"Run the Idefics2 image processor on images and write pixel_values (F32 [1, N, 3, H, W]) and "
-               "pixel_attention_mask (U8 [1, N, H, W]) to a safetensors file.",
-               "idefics preprocess"};
+  CLI::App app{
+      "Run the Idefics2 image processor on images and write pixel_values (F32 [1, N, 3, H, W]) and "
+      "pixel_attention_mask (U8 [1, N, H, W]) to a safetensors file.",
+      "idefics preprocess"};
   std::string model_dir, out_path, alpha = "composite";
   std::vector<std::string> images;
   bool split = false, no_split = false, no_exif = false;
@@ -37,7 +37,8 @@ int RunPreprocess(int argc, char** argv) {
       ->required()
       ->take_all();
   CLI::Option* split_opt = app.add_flag("--split", split, "split each image into 4 crops + the whole image");
-  CLI::Option* no_split_opt = app.add_flag("--no-split", no_split, "do not split (default: do_image_splitting)");
+  CLI::Option* no_split_opt =
+      app.add_flag("--no-split", no_split, "do not split (default: do_image_splitting)");
   split_opt->excludes(no_split_opt);
   app.add_option("--out", out_path, "output .safetensors file (written atomically)")->required();
   app.add_option("--max-pixels", max_pixels, "refuse images with more pixels than this")
@@ -73,9 +74,15 @@ int RunPreprocess(int argc, char** argv) {
   }
   const PixelBatch batch = PadBatch(pieces);
   const std::vector<TensorToWrite> tensors = {
-      {"pixel_values", DType::kF32, {1, batch.n_images, 3, batch.height, batch.width}, batch.pixel_values.data(),
+      {"pixel_values",
+       DType::kF32,
+       {1, batch.n_images, 3, batch.height, batch.width},
+       batch.pixel_values.data(),
        nullptr},
-      {"pixel_attention_mask", DType::kU8, {1, batch.n_images, batch.height, batch.width}, batch.mask.data(),
+      {"pixel_attention_mask",
+       DType::kU8,
+       {1, batch.n_images, batch.height, batch.width},
+       batch.mask.data(),
        nullptr},
   };
   Status st = WriteSafetensors(out_path, tensors, {{"format", "pt"}});

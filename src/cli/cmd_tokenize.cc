@@ -1,9 +1,9 @@
 // idefics tokenize: prints the token ids of a text as a JSON array on one line.
 // Same ids as transformers' tokenizer(text)["input_ids"] for the model folder (BOS unless --no-bos).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "tokenizer/tokenizer.h"
@@ -15,11 +15,36 @@ int RunTokenize(int argc, char** argv) {
   std::string model_dir;
   std::string text;
   bool no_bos = false;
-  app.add_option("--model", model_dir, "model folder with tokenizer.model and the tokenizer JSON files")->required();
+  app.add_option("--model", model_dir, "model folder with tokenizer.model and the tokenizer JSON files")
+      ->required();
   app.add_flag("--no-bos", no_bos, "do not prepend the BOS token <s>");
-  app.add_option("text", text, "the text to tokenize (special tokens such as <image> are matched)")->required();
+  app.add_option("text", text, "the text to tokenize (special tokens such as <image> are matched)")
+      ->required();
+  // A TEXT that starts with "-" (e.g. "--- notes") would be taken for an option: move every argument that
+  // is not one of ours behind "--" so that CLI11 reads it as the positional.
+  std::vector<std::string> ours = {argv[0]}, rest;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") {
+      rest.insert(rest.end(), argv + i + 1, argv + argc);
+      break;
+    }
+    if (a == "--model" && i + 1 < argc) {
+      ours.push_back(a);
+      ours.push_back(argv[++i]);
+    } else if (a.rfind("--model=", 0) == 0 || a == "--no-bos" || a == "--help" || a == "-h" ||
+               a == "--model") {
+      ours.push_back(a);
+    } else {
+      rest.push_back(a);
+    }
+  }
+  ours.push_back("--");
+  ours.insert(ours.end(), rest.begin(), rest.end());
+  std::vector<char*> fixed_argv;
+  for (std::string& a : ours) fixed_argv.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(fixed_argv.size()), fixed_argv.data());
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help (rc 0) or the parse error
     return rc == 0 ? 0 : 1;

@@ -13,9 +13,9 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
       ->required();
   app.add_option("--threads", f->threads, "worker threads (default: the number of physical cores)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option(
-      "--weights-dtype", f->weights_dtype,
-      "storage of the weight matrices: f32 (exact, default), bf16 (half the memory), f16, q8_0, q4_0");
+  app.add_option("--weights-dtype", f->weights_dtype,
+                 "storage of the weight matrices: f32 (exact), bf16 (half the memory), f16, q8_0, q4_0 (quantized at "
+                 "load), or auto (default: f32, or the format `idefics quantize` wrote the folder in)");
   app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -67,7 +67,10 @@ Progress::Progress(bool enabled) : enabled_(enabled), tty_(enabled && isatty(STD
 
 void Progress::Update(std::string_view stage, double fraction) {
   if (!enabled_) return;
-  const char* label = stage == "load" ? "loading weights" : stage == "vision" ? "encoding images" : nullptr;
+  const char* label = stage == "load"       ? "loading weights"
+                      : stage == "quantize" ? "converting weights"
+                      : stage == "vision"   ? "encoding images"
+                                            : nullptr;
   if (!label) return;  // prefill and other stages are quick enough to go unreported
   if (stage != stage_) {
     Done();
@@ -82,10 +85,10 @@ void Progress::Update(std::string_view stage, double fraction) {
     open_ = true;
   }
   // On a terminal the percentage is redrawn in place; in a log only the start and the end are written.
-  if (tty_ && stage == "load" && percent != last_percent_) std::fprintf(stderr, "\r%s %3d%%", label, percent);
+  if (tty_ && (stage == "load" || stage == "quantize") && percent != last_percent_) std::fprintf(stderr, "\r%s %3d%%", label, percent);
   last_percent_ = percent;
   if (fraction >= 1.0) {
-    if (!tty_ || stage != "load") std::fprintf(stderr, " done");
+    if (!tty_ || (stage != "load" && stage != "quantize")) std::fprintf(stderr, " done");
     finished_ = true;
     Done();
   }

@@ -16,7 +16,7 @@ namespace idefics::cli {
 struct ModelFlags {
   std::string model;
   int threads = 0;
-  std::string weights_dtype = "f32";
+  std::string weights_dtype = "auto";
   int64_t ctx = 0;
 };
 

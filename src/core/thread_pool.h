@@ -2,6 +2,7 @@
 // way that depends only on n and the thread count, so per-range reductions stay deterministic.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,9 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
+  // Claims the next task of generation `gen`; false when none is left (or a newer job has started).
+  bool Claim(uint64_t gen, int64_t* task);
+  void FinishTask();
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
@@ -42,6 +46,12 @@ class ThreadPool {
   int64_t tasks_done_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
+  // Lock-free mirrors read while spinning, so a worker picks up a new job (and the caller sees the end of
+  // one) within microseconds instead of a futex wake-up; after kSpinIterations they block on the condition
+  // variables.
+  std::atomic<uint64_t> spin_generation_{0};
+  std::atomic<bool> spin_done_{false};
+  std::atomic<bool> spin_stop_{false};
 };
 
 // Physical cores (not SMT siblings) available to this process; at least 1.

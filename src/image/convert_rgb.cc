@@ -17,7 +17,9 @@ inline uint8_t CompositeOnWhite(int c, int a) {
 }
 
 // Pillow's Convert.c CLIP8.
-inline uint8_t Clip8(int v) { return static_cast<uint8_t>(v <= 0 ? 0 : (v < 256 ? v : 255)); }
+inline uint8_t Clip8(int v) {
+  return static_cast<uint8_t>(v <= 0 ? 0 : (v < 256 ? v : 255));
+}
 
 // Pillow's MULDIV255: a*b/255 rounded, in integers.
 inline int MulDiv255(int a, int b) {
@@ -82,8 +84,9 @@ RgbImage ConvertToRgb(const SourceImage& src, AlphaMode alpha) {
       }
       break;
     case PixelMode::kL:
-      // L -> RGBA honours a grayscale tRNS (Pillow's convert_transparent); L -> RGB ignores it. Pillow compares
-      // the raw tRNS value with the expanded 8-bit sample, so for 1/2/4-bit PNGs only tRNS 0 ever matches.
+      // L -> RGBA honours a grayscale tRNS (Pillow's convert_transparent); L -> RGB ignores it. Pillow
+      // compares the raw tRNS value with the expanded 8-bit sample, so for 1/2/4-bit PNGs only tRNS 0 ever
+      // matches.
       for (size_t i = 0; i < n; ++i, ++s, d += 3) {
         const bool clear = composite && src.has_transparent_gray && *s == src.transparent_gray;
         d[0] = d[1] = d[2] = clear ? 255 : *s;

@@ -1,5 +1,6 @@
 // Decoding entry points: sniff the format from magic bytes, decode, convert to RGB, apply EXIF orientation.
-// Mirrors PIL.Image.open + (ImageOps.exif_transpose) + Idefics2ImageProcessor.convert_to_rgb / convert("RGB").
+// Mirrors PIL.Image.open + (ImageOps.exif_transpose) + Idefics2ImageProcessor.convert_to_rgb /
+// convert("RGB").
 #include "image/decode.h"
 
 #include <cstdio>
@@ -28,16 +29,21 @@ Status CheckPixelLimit(const std::string& name, const char* format, int64_t widt
 ImageFormat SniffImageFormat(const uint8_t* d, size_t n) {
   if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageFormat::kPng;
   if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return ImageFormat::kJpeg;
-  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) return ImageFormat::kWebp;
+  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0)
+    return ImageFormat::kWebp;
   return ImageFormat::kUnknown;
 }
 
 const char* ImageFormatName(ImageFormat f) {
   switch (f) {
-    case ImageFormat::kPng: return "PNG";
-    case ImageFormat::kJpeg: return "JPEG";
-    case ImageFormat::kWebp: return "WebP";
-    case ImageFormat::kUnknown: break;
+    case ImageFormat::kPng:
+      return "PNG";
+    case ImageFormat::kJpeg:
+      return "JPEG";
+    case ImageFormat::kWebp:
+      return "WebP";
+    case ImageFormat::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -88,8 +94,8 @@ StatusOr<RgbImage> DecodeImageBytes(const uint8_t* data, size_t size, const std:
       if (const char* other = OtherFormatName(data, size)) {
         return Unimplemented(name + ": " + other + " images are not supported (use PNG, JPEG or WebP)");
       }
-      return InvalidArgument(name + ": not a PNG, JPEG or WebP image (first bytes: " +
-                             FirstBytesHex(data, size) + ")");
+      return InvalidArgument(
+          name + ": not a PNG, JPEG or WebP image (first bytes: " + FirstBytesHex(data, size) + ")");
   }
   if (!src.ok()) return src.status();
   RgbImage rgb = ConvertToRgb(*src, opts.alpha);

@@ -33,6 +33,22 @@ struct DecodeOptions {
   int64_t max_pixels = kDefaultMaxImagePixels;
 };
 
+// A PIL image opened with Image.open and passed straight to Idefics2ImageProcessor (the golden
+// image_processor cases): composite over white, no EXIF rotation.
+inline DecodeOptions ImageProcessorDecodeOptions() {
+  DecodeOptions o;
+  o.apply_exif_orientation = false;
+  return o;
+}
+
+// What Idefics2Processor gets from a path/URL through transformers' load_image: exif_transpose, then
+// convert("RGB") dropping alpha.
+inline DecodeOptions LoadImageDecodeOptions() {
+  DecodeOptions o;
+  o.alpha = AlphaMode::kDrop;
+  return o;
+}
+
 enum class ImageFormat { kUnknown, kPng, kJpeg, kWebp };
 
 // Format from the first bytes (never from a file name).

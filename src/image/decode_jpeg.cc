@@ -1,13 +1,14 @@
 // JPEG decoding with libjpeg-turbo as Pillow's JpegImagePlugin does it (default ISLOW DCT, fancy upsampling):
 // baseline, progressive, grayscale (mode L), CMYK/YCCK (mode CMYK, Adobe-inverted like Pillow's "CMYK;I").
-// jpeglib.h needs size_t and FILE declared first.
+#include <csetjmp>
 #include <cstddef>
 #include <cstdio>
 
+// jpeglib.h needs size_t and FILE declared first.
+// clang-format off
 #include <jpeglib.h>
 #include <jerror.h>
-
-#include <csetjmp>
+// clang-format on
 
 #include "image/codecs.h"
 
@@ -30,10 +31,12 @@ struct JpegContext {
 }
 
 // Warnings (level -1) are ignored as Pillow ignores them ("extraneous bytes before marker", ...), except
-// running out of data: libjpeg would pad with gray, Pillow raises "image file is truncated".
+// running out of data: libjpeg would pad with gray, Pillow raises "image file is truncated". (That includes a
+// missing EOI marker: libjpeg's entropy decoder reads ahead until a marker, and Pillow's suspending source
+// then has no more data.)
 void JpegEmitMessage(j_common_ptr cinfo, int msg_level) {
+  auto* ctx = reinterpret_cast<JpegContext*>(cinfo->err);
   if (msg_level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
-    auto* ctx = reinterpret_cast<JpegContext*>(cinfo->err);
     std::snprintf(ctx->message, sizeof ctx->message, "file is truncated (premature end of JPEG data)");
     std::longjmp(ctx->jmp, 1);
   }

@@ -116,7 +116,8 @@ bool DecodePngInner(PngContext* ctx, SourceImage* out, std::vector<png_bytep>* r
   }
   const size_t rowbytes = png_get_rowbytes(png, info);
   const size_t w = width, h = height;
-  if (rowbytes != w * static_cast<size_t>(channels) * (expect_depth / 8)) png_error(png, "unexpected row size");
+  if (rowbytes != w * static_cast<size_t>(channels) * (expect_depth / 8))
+    png_error(png, "unexpected row size");
 
   out->width = static_cast<int>(width);
   out->height = static_cast<int>(height);
@@ -145,7 +146,8 @@ StatusOr<SourceImage> DecodePng(const uint8_t* data, size_t size, const std::str
                                 int64_t max_pixels) {
   // Read the size from IHDR ourselves so an oversized image is refused before libpng reads anything else.
   // Layout: 8-byte signature, chunk length (4), "IHDR", width (4), height (4), ...
-  if (size < 33) return InvalidArgument(name + ": truncated PNG (" + std::to_string(size) + " bytes, no IHDR)");
+  if (size < 33)
+    return InvalidArgument(name + ": truncated PNG (" + std::to_string(size) + " bytes, no IHDR)");
   if (ReadBe32(data + 8) != 13 || std::memcmp(data + 12, "IHDR", 4) != 0) {
     return InvalidArgument(name + ": corrupt PNG: the first chunk is not a valid IHDR");
   }

@@ -33,7 +33,8 @@ StatusOr<SourceImage> DecodeWebp(const uint8_t* data, size_t size, const std::st
       features.has_alpha
           ? WebPDecodeRGBAInto(data, size, img.pixels.data(), img.pixels.size(), static_cast<int>(stride))
           : WebPDecodeRGBInto(data, size, img.pixels.data(), img.pixels.size(), static_cast<int>(stride));
-  if (!res) return InvalidArgument(name + ": corrupt or truncated WebP (libwebp could not decode the pixels)");
+  if (!res)
+    return InvalidArgument(name + ": corrupt or truncated WebP (libwebp could not decode the pixels)");
   return img;
 }
 

@@ -18,7 +18,7 @@ uint32_t Le32(const uint8_t* p) {
 int JpegOrientation(const uint8_t* d, size_t n) {
   size_t pos = 2;  // after SOI
   while (pos + 4 <= n) {
-    if (d[pos] != 0xFF) return 1;  // not at a marker: malformed, stop looking
+    if (d[pos] != 0xFF) return 1;             // not at a marker: malformed, stop looking
     while (pos < n && d[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) return 1;
     const uint8_t marker = d[pos++];
@@ -124,13 +124,32 @@ RgbImage ApplyExifOrientation(const RgbImage& img, int orientation) {
     for (int x = 0; x < out.width; ++x) {
       int sx = x, sy = y;  // source pixel shown at (x, y)
       switch (orientation) {
-        case 2: sx = w - 1 - x; break;                   // FLIP_LEFT_RIGHT
-        case 3: sx = w - 1 - x; sy = h - 1 - y; break;   // ROTATE_180
-        case 4: sy = h - 1 - y; break;                   // FLIP_TOP_BOTTOM
-        case 5: sx = y; sy = x; break;                   // TRANSPOSE
-        case 6: sx = y; sy = h - 1 - x; break;           // ROTATE_270 (90 clockwise)
-        case 7: sx = w - 1 - y; sy = h - 1 - x; break;   // TRANSVERSE
-        case 8: sx = w - 1 - y; sy = x; break;           // ROTATE_90 (counter-clockwise)
+        case 2:
+          sx = w - 1 - x;
+          break;  // FLIP_LEFT_RIGHT
+        case 3:
+          sx = w - 1 - x;
+          sy = h - 1 - y;
+          break;  // ROTATE_180
+        case 4:
+          sy = h - 1 - y;
+          break;  // FLIP_TOP_BOTTOM
+        case 5:
+          sx = y;
+          sy = x;
+          break;  // TRANSPOSE
+        case 6:
+          sx = y;
+          sy = h - 1 - x;
+          break;  // ROTATE_270 (90 clockwise)
+        case 7:
+          sx = w - 1 - y;
+          sy = h - 1 - x;
+          break;  // TRANSVERSE
+        case 8:
+          sx = w - 1 - y;
+          sy = x;
+          break;  // ROTATE_90 (counter-clockwise)
       }
       const uint8_t* s = &img.pixels[(static_cast<size_t>(sy) * w + sx) * 3];
       uint8_t* d = &out.pixels[(static_cast<size_t>(y) * out.width + x) * 3];

@@ -58,7 +58,8 @@ RgbImage Crop(const RgbImage& img, int x0, int y0, int x1, int y1) {
   out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
   for (int y = 0; y < out.height; ++y) {
     const uint8_t* src = &img.pixels[(static_cast<size_t>(y0 + y) * img.width + x0) * 3];
-    std::copy(src, src + static_cast<size_t>(out.width) * 3, &out.pixels[static_cast<size_t>(y) * out.width * 3]);
+    std::copy(src, src + static_cast<size_t>(out.width) * 3,
+              &out.pixels[static_cast<size_t>(y) * out.width * 3]);
   }
   return out;
 }
@@ -80,7 +81,7 @@ PixelImage ImageProcessor::ResizeAndNormalize(const RgbImage& piece) const {
   out.width = src->width;
   out.height = src->height;
   const size_t plane = static_cast<size_t>(out.width) * out.height;
-  out.chw.resize(3 * plane);  // [3, height, width]
+  out.chw.resize(3 * plane);              // [3, height, width]
   const uint8_t* p = src->pixels.data();  // [height, width, 3]
   for (size_t i = 0; i < plane; ++i, p += 3) {
     out.chw[i] = lut_[0][p[0]];

@@ -1,6 +1,6 @@
-// The Idefics2 image processor on decoded RGB images: optional split into 4 crops + the whole image, resize by
-// the shortest/longest-edge rule with Pillow's resampling, rescale + normalize through an exact float32 LUT.
-// Mirrors transformers' Idefics2ImageProcessor (the PIL-based "slow" processor).
+// The Idefics2 image processor on decoded RGB images: optional split into 4 crops + the whole image, resize
+// by the shortest/longest-edge rule with Pillow's resampling, rescale + normalize through an exact float32
+// LUT. Mirrors transformers' Idefics2ImageProcessor (the PIL-based "slow" processor).
 #pragma once
 
 #include <array>
@@ -30,7 +30,9 @@ class ImageProcessor {
   // half-crop in transformers (which then fails); we use the whole extent on that axis instead.
   std::vector<PixelImage> Process(const RgbImage& image, bool split) const;
   // Same, splitting as the config says (do_image_splitting).
-  std::vector<PixelImage> Process(const RgbImage& image) const { return Process(image, config_.do_image_splitting); }
+  std::vector<PixelImage> Process(const RgbImage& image) const {
+    return Process(image, config_.do_image_splitting);
+  }
 
   // Sub-images per input image (5 with splitting, else 1).
   static int ImagesPerInput(bool split) { return split ? 5 : 1; }

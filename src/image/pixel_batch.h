@@ -10,10 +10,10 @@
 namespace idefics {
 
 struct PixelBatch {
-  int batch = 0;     // B (number of samples)
-  int n_images = 0;  // max images per sample
-  int height = 0;    // H: max height over the whole batch
-  int width = 0;     // W: max width over the whole batch
+  int batch = 0;                    // B (number of samples)
+  int n_images = 0;                 // max images per sample
+  int height = 0;                   // H: max height over the whole batch
+  int width = 0;                    // W: max width over the whole batch
   std::vector<float> pixel_values;  // [B, n_images, 3, H, W]
   std::vector<uint8_t> mask;        // [B, n_images, H, W] pixel_attention_mask: 1 = real pixel, 0 = padding
 };

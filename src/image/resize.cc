@@ -18,7 +18,9 @@ struct Filter {
   double support;
 };
 
-double BoxFilter(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+double BoxFilter(double x) {
+  return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+}
 
 double BilinearFilter(double x) {
   if (x < 0.0) x = -x;
@@ -47,16 +49,24 @@ double Sinc(double x) {
   return std::sin(x) / x;
 }
 
-double LanczosFilter(double x) { return (-3.0 <= x && x < 3.0) ? Sinc(x) * Sinc(x / 3) : 0.0; }
+double LanczosFilter(double x) {
+  return (-3.0 <= x && x < 3.0) ? Sinc(x) * Sinc(x / 3) : 0.0;
+}
 
 Filter GetFilter(ResampleFilter f) {
   switch (f) {
-    case ResampleFilter::kBox: return {BoxFilter, 0.5};
-    case ResampleFilter::kBilinear: return {BilinearFilter, 1.0};
-    case ResampleFilter::kHamming: return {HammingFilter, 1.0};
-    case ResampleFilter::kBicubic: return {BicubicFilter, 2.0};
-    case ResampleFilter::kLanczos: return {LanczosFilter, 3.0};
-    case ResampleFilter::kNearest: break;
+    case ResampleFilter::kBox:
+      return {BoxFilter, 0.5};
+    case ResampleFilter::kBilinear:
+      return {BilinearFilter, 1.0};
+    case ResampleFilter::kHamming:
+      return {HammingFilter, 1.0};
+    case ResampleFilter::kBicubic:
+      return {BicubicFilter, 2.0};
+    case ResampleFilter::kLanczos:
+      return {LanczosFilter, 3.0};
+    case ResampleFilter::kNearest:
+      break;
   }
   IDEFICS_CHECK_MSG(false, "no convolution filter for NEAREST");
   return {BilinearFilter, 1.0};
@@ -99,8 +109,8 @@ AxisCoeffs PrecomputeCoeffs(int in_size, int out_size, const Filter& filter) {
       if (ww != 0.0) w[x] /= ww;
       // normalize_coeffs_8bpc: round half away from zero to 22-bit fixed point.
       const double f = w[x] * (1 << kPrecisionBits);
-      c.k[static_cast<size_t>(o) * c.ksize + x] = w[x] < 0 ? static_cast<int32_t>(-0.5 + f)
-                                                            : static_cast<int32_t>(0.5 + f);
+      c.k[static_cast<size_t>(o) * c.ksize + x] =
+          w[x] < 0 ? static_cast<int32_t>(-0.5 + f) : static_cast<int32_t>(0.5 + f);
     }
     c.first[o] = xmin;
     c.count[o] = xmax;

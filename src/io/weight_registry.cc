@@ -1,6 +1,7 @@
 // Idefics2 weight names and shapes (spec §1.3), and the one-pass checkpoint check.
 #include "io/weight_registry.h"
 
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -95,6 +96,58 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
 }
 }  // namespace
 
+std::string QuantizedLayoutKey(const std::string& tensor_name) { return "idefics." + tensor_name; }
+
+std::string QuantizedLayoutValue(const QuantizedLayout& l) {
+  return std::string(WeightFormatName(l.format)) + ":[" + std::to_string(l.rows) + "," + std::to_string(l.cols) +
+         "]";
+}
+
+StatusOr<std::optional<QuantizedLayout>> FindQuantizedLayout(const TensorStore& store, const TensorInfo& t) {
+  const SafetensorsFile* file = nullptr;
+  for (const auto& f : store.files())
+    if (f->path() == t.file) file = f.get();
+  if (!file) return std::optional<QuantizedLayout>();
+  auto it = file->metadata().find(QuantizedLayoutKey(t.name));
+  if (it == file->metadata().end()) return std::optional<QuantizedLayout>();
+  const std::string& v = it->second;
+  const std::string where = t.file + ": tensor '" + t.name + "': ";
+  const size_t colon = v.find(':');
+  QuantizedLayout l;
+  const std::string fmt = v.substr(0, colon == std::string::npos ? v.size() : colon);
+  if (fmt == "q8_0") {
+    l.format = WeightFormat::kQ8_0;
+  } else if (fmt == "q4_0") {
+    l.format = WeightFormat::kQ4_0;
+  } else {
+    return InvalidArgument(where + "unknown quantized format '" + v + "' in __metadata__ (expected q8_0 or q4_0)");
+  }
+  long long r = 0, c = 0;
+  char tail = 0;
+  if (colon == std::string::npos ||
+      std::sscanf(v.c_str() + colon + 1, "[%lld,%lld]%c", &r, &c, &tail) != 2 || r <= 0 || c <= 0) {
+    return InvalidArgument(where + "malformed layout '" + v + "' in __metadata__ (expected e.g. q8_0:[4096,4096])");
+  }
+  if (c % 32 != 0)
+    return InvalidArgument(where + "quantized cols " + std::to_string(c) + " is not a multiple of 32");
+  l.rows = r;
+  l.cols = c;
+  const std::vector<int64_t> want = {l.rows, static_cast<int64_t>(WeightRowBytes(l.format, l.cols))};
+  if (t.dtype != DType::kU8 || t.shape != want) {
+    return InvalidArgument(where + v + " must be stored as U8 " + ShapeStr(want) + ", found " +
+                           std::string(DTypeName(t.dtype)) + " " + t.ShapeString());
+  }
+  return std::optional<QuantizedLayout>(l);
+}
+
+std::string StoreQuantFormat(const TensorStore& store) {
+  for (const auto& f : store.files()) {
+    auto it = f->metadata().find(kQuantFormatKey);
+    if (it != f->metadata().end()) return it->second;
+  }
+  return "";
+}
+
 Status CheckWeights(const TensorStore& store, const std::vector<WeightSpec>& specs) {
   std::vector<std::string> missing, misshaped, wrong_dtype, unexpected;
   std::set<std::string> declared;
@@ -103,6 +156,20 @@ Status CheckWeights(const TensorStore& store, const std::vector<WeightSpec>& spe
     const TensorInfo* t = store.Find(s.name);
     if (!t) {
       missing.push_back(s.name + " " + ShapeStr(s.shape));
+      continue;
+    }
+    StatusOr<std::optional<QuantizedLayout>> q = FindQuantizedLayout(store, *t);
+    if (!q.ok()) {
+      wrong_dtype.push_back(q.status().message());
+      continue;
+    }
+    if (q->has_value()) {
+      const QuantizedLayout& l = **q;
+      if (!s.is_matrix) {
+        wrong_dtype.push_back(s.name + " is quantized (" + QuantizedLayoutValue(l) + ") but is not a Linear weight");
+      } else if (std::vector<int64_t>{l.rows, l.cols} != s.shape) {
+        misshaped.push_back(s.name + ": expected " + ShapeStr(s.shape) + ", found " + QuantizedLayoutValue(l));
+      }
       continue;
     }
     if (!IsFloat(t->dtype) || t->dtype == DType::kF64) {

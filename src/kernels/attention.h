@@ -41,7 +41,8 @@ struct AttentionArgs {
 size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool);
 
 // Softmax in float32 with the max subtracted. Blocks of >= kAttentionGemmMinQueries queries (prefill, vision,
-// perceiver) compute q·kᵀ with MatMul over packed per-head keys; fewer queries (decode) use AttentionRef.
+// perceiver) compute q·kᵀ and p·v with MatMul over packed per-head keys / values; fewer queries (decode) use
+// AttentionRef.
 // Every score is one dot product accumulated in order and every output a sum over keys in order, so results
 // do not depend on the thread count (and equal AttentionRef when MatMul is the scalar reference).
 void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool);

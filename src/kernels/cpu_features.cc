@@ -3,8 +3,8 @@
 #include "kernels/cpu_features.h"
 
 #include <atomic>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -33,7 +33,7 @@ CpuFeatures Detect() {
   const bool avx = (c >> 28) & 1;
   if (!osxsave || !avx) return f;
   const uint64_t xcr0 = ReadXcr0();
-  f.os_avx = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
+  f.os_avx = (xcr0 & 0x6) == 0x6;                   // SSE + AVX state
   f.os_avx512 = f.os_avx && (xcr0 & 0xe0) == 0xe0;  // opmask, ZMM_Hi256, Hi16_ZMM
   if (!f.os_avx) return f;
   f.fma = (c >> 12) & 1;
@@ -98,14 +98,19 @@ const CpuFeatures& DetectCpuFeatures() {
 
 const char* IsaName(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "?";
 }
 
-Isa ActiveIsa() { return static_cast<Isa>(IsaSlot().load(std::memory_order_relaxed)); }
+Isa ActiveIsa() {
+  return static_cast<Isa>(IsaSlot().load(std::memory_order_relaxed));
+}
 
 Isa SetActiveIsaForTesting(Isa isa) {
   const Isa hw = HardwareIsa();
@@ -117,10 +122,15 @@ std::string DescribeCpu() {
   const CpuFeatures& f = DetectCpuFeatures();
   std::string s = IsaName(ActiveIsa());
   s += " (";
-  const std::pair<bool, const char*> bits[] = {
-      {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
-      {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
-      {f.avx512dq, "avx512dq"}, {f.avx512_bf16, "avx512_bf16"}, {f.avx512_vnni, "avx512_vnni"}};
+  const std::pair<bool, const char*> bits[] = {{f.avx2, "avx2"},
+                                               {f.fma, "fma"},
+                                               {f.f16c, "f16c"},
+                                               {f.avx512f, "avx512f"},
+                                               {f.avx512bw, "avx512bw"},
+                                               {f.avx512vl, "avx512vl"},
+                                               {f.avx512dq, "avx512dq"},
+                                               {f.avx512_bf16, "avx512_bf16"},
+                                               {f.avx512_vnni, "avx512_vnni"}};
   bool first = true;
   for (const auto& [on, name] : bits) {
     if (!on) continue;

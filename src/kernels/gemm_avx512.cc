@@ -1,5 +1,6 @@
-// AVX-512 blocked GEMM for large M (prefill, vision): weights packed per 64-column panel, 6×64 register tiles,
-// float32 FMA (exact path) or vdpbf16ps (bf16 path). Twins: kern::scalar::GemmF32 / GemmBf16. Mirrors nn.Linear.
+// AVX-512 blocked GEMM for large M (prefill, vision): weights packed per 64-column panel, 6×64 register
+// tiles, float32 FMA (exact path) or vdpbf16ps (bf16 path). Twins: kern::scalar::GemmF32 / GemmBf16. Mirrors
+// nn.Linear.
 #include <immintrin.h>
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.
@@ -16,12 +17,13 @@ namespace idefics::kern::avx512 {
 
 namespace {
 
-constexpr int kNR = 64;          // output columns per register tile (4 zmm)
-constexpr int kMR = 6;           // x rows per register tile (6 × 4 = 24 accumulators)
-constexpr int64_t kKC = 128;     // f32 k-block: a packed panel is 128 × 64 × 4 B = 32 KiB (stays in L1)
-constexpr int64_t kKCB = 256;    // bf16 k-block: 128 pairs × 64 × 4 B = 32 KiB
-constexpr int64_t kNC = 128;     // columns packed at once (2 panels)
-constexpr int64_t kMC = 96;      // x rows per pass over the packed panels (x block stays in L2)
+constexpr int kNR = 64;  // output columns per register tile (4 zmm)
+constexpr int kMR = 6;   // x rows per register tile (6 × 4 = 24 accumulators)
+constexpr int64_t kKC =
+    576;  // f32 k-block: few passes over each output tile (the packed panels stream from L2)
+constexpr int64_t kKCB = 1152;  // bf16 k-block (576 pairs)
+constexpr int64_t kNC = 256;    // columns packed at once (4 panels, 576 KiB f32), shared by every x block
+constexpr int64_t kMC = 48;     // x rows per pass over the packed panels (the x block stays in L2)
 
 // ---- Row segments as float32 / bf16 ----
 
@@ -40,8 +42,8 @@ void SegmentToF32(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, flo
         const int64_t left = len - k;
         const __mmask16 m = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
         const __m256i h = _mm256_maskz_loadu_epi16(m, s + k);
-        const __m512 v = bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                            : _mm512_cvtph_ps(h);
+        const __m512 v =
+            bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
         _mm512_mask_storeu_ps(out + k, m, v);
       }
       return;
@@ -89,32 +91,80 @@ inline __m256i F32ToBf16x16(__m512 v) {
 
 // ---- Packing: panel[k][j] = W[n0 + j][k0 + k] (columns j >= nvalid are zero) ----
 
-void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmp, float* out) {
+alignas(64) const float kZeros[kKCB] = {};
+
+// Transposes a 16 (rows) × 16 (k) block of 32-bit values: src[r] + k for k < klen (zero beyond), into
+// dst[k * kNR + r]. Three shuffle stages (unpack ps, unpack pd, two 128-bit lane shuffles).
+inline void Transpose16(const float* const* src, int64_t klen, float* dst) {
+  const __mmask16 m = klen >= 16 ? 0xffff : static_cast<__mmask16>((1u << klen) - 1);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(m, src[i]);
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));  // lane L: column 4L + 0 of rows 4i..4i+3
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88),
+                 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 w = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    const __m512 col[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
+                           _mm512_shuffle_f32x4(v, w, 0xdd), _mm512_shuffle_f32x4(v1, w1, 0xdd)};
+    for (int L = 0; L < 4; ++L) {
+      const int k = 4 * L + c;
+      if (k < klen) _mm512_store_ps(dst + k * kNR, col[L]);
+    }
+  }
+}
+
+// out[k][j] = src[j][k] for k < klen, j < 64 (src[j] == kZeros for missing rows).
+inline void TransposePanel(const float* const* src, int64_t klen, float* out) {
+  for (int64_t k = 0; k < klen; k += 16) {
+    for (int jb = 0; jb < kNR / 16; ++jb) {
+      const float* rows[16];
+      for (int i = 0; i < 16; ++i) rows[i] = src[jb * 16 + i] == kZeros ? kZeros : src[jb * 16 + i] + k;
+      Transpose16(rows, std::min<int64_t>(16, klen - k), out + k * kNR + jb * 16);
+    }
+  }
+}
+
+void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmp,
+                  float* out) {
   const float* src[kNR];
-  for (int j = 0; j < nvalid; ++j) {
-    if (w.format == WeightFormat::kF32) {
+  for (int j = 0; j < kNR; ++j) {
+    if (j >= nvalid) {
+      src[j] = kZeros;
+    } else if (w.format == WeightFormat::kF32) {
       src[j] = reinterpret_cast<const float*>(w.row(n0 + j)) + k0;
     } else {
       SegmentToF32(w, n0 + j, k0, kc, tmp + j * kc);
       src[j] = tmp + j * kc;
     }
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    float* o = out + k * kNR;
-    for (int j = 0; j < nvalid; ++j) o[j] = src[j][k];
-    for (int j = nvalid; j < kNR; ++j) o[j] = 0.f;
-  }
+  TransposePanel(src, kc, out);
 }
 
 // bf16 panel as k-pairs: out[kp][j] = (W[n0+j][k0+2kp], W[n0+j][k0+2kp+1]) packed in one 32-bit word.
 void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmpf,
                    uint16_t* tmp16, uint32_t* out) {
   const int64_t kp = (kc + 1) / 2;
-  const uint16_t* src[kNR];
-  for (int j = 0; j < nvalid; ++j) {
+  const float* src[kNR];  // 32-bit words (bf16 pairs) viewed as float for the transpose
+  for (int j = 0; j < kNR; ++j) {
+    if (j >= nvalid) {
+      src[j] = kZeros;
+      continue;
+    }
     uint16_t* t = tmp16 + j * (2 * kp);
     if (w.format == WeightFormat::kBF16 && kc % 2 == 0) {
-      src[j] = reinterpret_cast<const uint16_t*>(w.row(n0 + j)) + k0;
+      src[j] = reinterpret_cast<const float*>(reinterpret_cast<const uint16_t*>(w.row(n0 + j)) + k0);
       continue;
     }
     if (w.format == WeightFormat::kBF16) {
@@ -130,13 +180,9 @@ void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, in
       }
     }
     if (kc % 2) t[kc] = 0;
-    src[j] = t;
+    src[j] = reinterpret_cast<const float*>(t);
   }
-  for (int64_t p = 0; p < kp; ++p) {
-    uint32_t* o = out + p * kNR;
-    for (int j = 0; j < nvalid; ++j) std::memcpy(&o[j], src[j] + 2 * p, 4);
-    for (int j = nvalid; j < kNR; ++j) o[j] = 0;
-  }
+  TransposePanel(src, kp, reinterpret_cast<float*>(out));
 }
 
 // ---- Register tiles ----
@@ -150,8 +196,8 @@ inline void ColumnMasks(int nvalid, __mmask16 mk[4]) {
 
 // c[MR][64] (= or +=) a[MR][kc] · panel[kc][64]; each output is one FMA chain over k.
 template <int MR>
-void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, const __mmask16* mk,
-             bool load_c) {
+void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+             const __mmask16* mk, bool load_c) {
   __m512 acc[MR][4];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -207,8 +253,8 @@ void TileBf16(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kpairs,
     for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
 }
 
-template <typename T, typename B, void (*Tile1)(const T*, int64_t, const B*, int64_t, float*, int64_t,
-                                                const __mmask16*, bool),
+template <typename T, typename B,
+          void (*Tile1)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile2)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile3)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
           void (*Tile4)(const T*, int64_t, const B*, int64_t, float*, int64_t, const __mmask16*, bool),
@@ -217,12 +263,18 @@ template <typename T, typename B, void (*Tile1)(const T*, int64_t, const B*, int
 inline void RunTile(int mr, const T* a, int64_t lda, const B* b, int64_t kc, float* c, int64_t ldc,
                     const __mmask16* mk, bool load_c) {
   switch (mr) {
-    case 1: return Tile1(a, lda, b, kc, c, ldc, mk, load_c);
-    case 2: return Tile2(a, lda, b, kc, c, ldc, mk, load_c);
-    case 3: return Tile3(a, lda, b, kc, c, ldc, mk, load_c);
-    case 4: return Tile4(a, lda, b, kc, c, ldc, mk, load_c);
-    case 5: return Tile5(a, lda, b, kc, c, ldc, mk, load_c);
-    default: return Tile6(a, lda, b, kc, c, ldc, mk, load_c);
+    case 1:
+      return Tile1(a, lda, b, kc, c, ldc, mk, load_c);
+    case 2:
+      return Tile2(a, lda, b, kc, c, ldc, mk, load_c);
+    case 3:
+      return Tile3(a, lda, b, kc, c, ldc, mk, load_c);
+    case 4:
+      return Tile4(a, lda, b, kc, c, ldc, mk, load_c);
+    case 5:
+      return Tile5(a, lda, b, kc, c, ldc, mk, load_c);
+    default:
+      return Tile6(a, lda, b, kc, c, ldc, mk, load_c);
   }
 }
 
@@ -232,13 +284,15 @@ void AddBias(const float* bias, float* y, int64_t N, int64_t m0, int64_t m1, int
     for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
 }
 
-constexpr size_t kPackedFloats = kNC * kKC > kNC * kKCB / 2 ? kNC * kKC : kNC * kKCB / 2;
-constexpr size_t kTmpFloats = kNR * kKCB;            // float segments of 64 rows (f32 path) or one row (bf16)
+constexpr size_t kPackedFloats = kNC * kKC > kNC* kKCB / 2 ? kNC* kKC : kNC* kKCB / 2;
+constexpr size_t kTmpFloats = kNR * kKCB;  // float segments of 64 rows (f32 path) or one row (bf16)
 constexpr size_t kTmp16Floats = kNR * (kKCB + 2) / 2;  // bf16 segments of 64 rows
 
 }  // namespace
 
-size_t GemmPackFloats() { return kPackedFloats + kTmpFloats + kTmp16Floats + 64; }
+size_t GemmPackFloats() {
+  return kPackedFloats + kTmpFloats + kTmp16Floats + 64;
+}
 
 void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
              float* y, int64_t n0, int64_t n1, float* pack) {

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/check.h"
@@ -45,80 +46,109 @@ inline __m512 Load16Masked(const uint8_t* row, int64_t k, __mmask16 mask) {
   }
 }
 
-inline __mmask16 TailMask16(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1); }
+inline __mmask16 TailMask16(int64_t left) {
+  return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+}
 
-// Float weights: per output two 16-lane float32 accumulators over k, reduced at the end (fixed order).
-template <WeightFormat F, int MR>
-void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+// Float weights: R weight rows at once (R independent streams keep more memory requests in flight), one
+// 16-lane float32 accumulator per (row, x row) over k, reduced at the end in a fixed order.
+template <WeightFormat F, int MR, int R>
+void GemvFloatBlock(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n) {
   const int64_t N = w.rows, K = w.cols;
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = w.row(n);
-    __m512 acc[MR][2];
-    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-      const __m512 w0 = Load16<F>(row, k), w1 = Load16<F>(row, k + 16);
-      for (int m = 0; m < MR; ++m) {
-        acc[m][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + m * K + k), w0, acc[m][0]);
-        acc[m][1] = _mm512_fmadd_ps(_mm512_loadu_ps(x + m * K + k + 16), w1, acc[m][1]);
-      }
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
+  __m512 acc[R][MR];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512 wv = Load16<F>(rows[r], k);
+      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
     }
-    for (; k < K; k += 16) {
-      const __mmask16 mask = TailMask16(K - k);
-      const __m512 w0 = Load16Masked<F>(row, k, mask);
-      for (int m = 0; m < MR; ++m)
-        acc[m][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + m * K + k), w0, acc[m][0]);
+  }
+  if (k < K) {
+    const __mmask16 mask = TailMask16(K - k);
+    __m512 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, x + m * K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512 wv = Load16Masked<F>(rows[r], k, mask);
+      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
     }
-    const float b = bias ? bias[n] : 0.f;
-    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + b;
+  }
+  for (int r = 0; r < R; ++r) {
+    const float b = bias ? bias[n + r] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + b;
   }
 }
 
+// Every output row gets the same arithmetic whether it falls in a block of 4 or in the tail (R only changes
+// which rows are streamed together), so results do not depend on the row split between threads.
+template <WeightFormat F, int MR>
+void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+                   int64_t n1) {
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) GemvFloatBlock<F, MR, 4>(x, w, bias, y, n);
+  for (; n < n1; ++n) GemvFloatBlock<F, MR, 1>(x, w, bias, y, n);
+}
+
 template <WeightFormat F>
-void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                     int64_t n1) {
+void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                     int64_t n0, int64_t n1) {
   const int64_t N = w.rows, K = w.cols;
   for (int64_t m = 0; m < M; m += 4) {
     const float* xm = x + m * K;
     float* ym = y + m * N;
     switch (std::min<int64_t>(4, M - m)) {
-      case 1: GemvFloatRows<F, 1>(xm, w, bias, ym, n0, n1); break;
-      case 2: GemvFloatRows<F, 2>(xm, w, bias, ym, n0, n1); break;
-      case 3: GemvFloatRows<F, 3>(xm, w, bias, ym, n0, n1); break;
-      default: GemvFloatRows<F, 4>(xm, w, bias, ym, n0, n1); break;
+      case 1:
+        GemvFloatRows<F, 1>(xm, w, bias, ym, n0, n1);
+        break;
+      case 2:
+        GemvFloatRows<F, 2>(xm, w, bias, ym, n0, n1);
+        break;
+      case 3:
+        GemvFloatRows<F, 3>(xm, w, bias, ym, n0, n1);
+        break;
+      default:
+        GemvFloatRows<F, 4>(xm, w, bias, ym, n0, n1);
+        break;
     }
+  }
+}
+
+// bf16 dot products: R weight rows at once, one accumulator per (row, x row), 32 k per step.
+template <int MR, int R>
+void GemvBf16DotBlock(const uint16_t* xb, const WeightMatrix& w, const float* bias, float* y, int64_t n) {
+  const int64_t N = w.rows, K = w.cols;
+  const uint16_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = reinterpret_cast<const uint16_t*>(w.row(n + r));
+  __m512 acc[R][MR];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const int64_t left = K - k;
+    const __mmask32 mask = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1);
+    __m512bh xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = (__m512bh)_mm512_maskz_loadu_epi16(mask, xb + m * K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, rows[r] + k);
+      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], xv[m], wv);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const float b = bias ? bias[n + r] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + b;
   }
 }
 
 template <int MR>
 void GemvBf16DotRows(const uint16_t* xb, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                      int64_t n1) {
-  const int64_t N = w.rows, K = w.cols;
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint16_t* row = reinterpret_cast<const uint16_t*>(w.row(n));
-    __m512 acc[MR][2];
-    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 64 <= K; k += 64) {
-      const __m512i w0 = _mm512_loadu_si512(row + k), w1 = _mm512_loadu_si512(row + k + 32);
-      for (int m = 0; m < MR; ++m) {
-        const __m512i x0 = _mm512_loadu_si512(xb + m * K + k), x1 = _mm512_loadu_si512(xb + m * K + k + 32);
-        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
-        acc[m][1] = _mm512_dpbf16_ps(acc[m][1], (__m512bh)x1, (__m512bh)w1);
-      }
-    }
-    for (; k < K; k += 32) {
-      const int64_t left = K - k;
-      const __mmask32 mask = left >= 32 ? 0xffffffffu : static_cast<__mmask32>((1u << left) - 1);
-      const __m512i w0 = _mm512_maskz_loadu_epi16(mask, row + k);
-      for (int m = 0; m < MR; ++m) {
-        const __m512i x0 = _mm512_maskz_loadu_epi16(mask, xb + m * K + k);
-        acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)x0, (__m512bh)w0);
-      }
-    }
-    const float b = bias ? bias[n] : 0.f;
-    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + b;
-  }
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) GemvBf16DotBlock<MR, 4>(xb, w, bias, y, n);
+  for (; n < n1; ++n) GemvBf16DotBlock<MR, 1>(xb, w, bias, y, n);
 }
 
 // ---- int8 (VNNI) GEMV for Q8_0 / Q4_0 ----
@@ -127,54 +157,117 @@ void GemvBf16DotRows(const uint16_t* xb, const WeightMatrix& w, const float* bia
 // -offset · (sum of the 4 activation bytes of that lane), precomputed with the activations.
 constexpr int kPairBytes = 192;  // q[64] int8, s[16] float, c[16] int32
 
-// acts: MR rows of prepared activations, `pairs` records of kPairBytes each per row.
-template <bool kQ4, int MR>
-void GemvQuantRows(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
-                   int64_t n0, int64_t n1) {
+// Q8_0: unpacks blocks 2p and 2p+1 of a row to 64 unsigned bytes (q + 128, in the lane order PrepareQuantActs
+// uses) and the per-lane weight scales (lanes 0-7 block 2p, 8-15 block 2p+1). The second block may be absent
+// (odd block count): zero scale, and its bytes meet zero activations.
+inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __m512* ws) {
+  const uint8_t* b0 = row + 2 * p * 34;
+  const uint8_t* b1 = b0 + 34;
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
+  const __m256i hi =
+      has1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)) : _mm256_setzero_si256();
+  *wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                         _mm512_set1_epi8(static_cast<char>(0x80)));
+  uint16_t s0, s1 = 0;
+  std::memcpy(&s0, b0, 2);
+  if (has1) std::memcpy(&s1, b1, 2);
+  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(s0 | (static_cast<uint32_t>(s1) << 16))));
+  *ws = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2));
+}
+
+// R weight rows × MR activation rows; acts: MR rows of `pairs` records of kPairBytes. Each output's
+// arithmetic is the same for any R, so the thread split cannot change results.
+template <int MR, int R>
+void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n) {
   const int64_t N = w.rows, nb = w.cols / 32;
-  constexpr int64_t kBS = kQ4 ? 18 : 34;
-  // Lane -> block of the pair: Q8_0 lanes 0-7 / 8-15; Q4_0 lanes 0-3,8-11 / 4-7,12-15.
-  const __m512i scale_idx = kQ4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
-                                : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i k0f = _mm512_set1_epi8(0x0f);
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = w.row(n);
-    __m512 acc[MR];
-    for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < pairs; ++p) {
-      const uint8_t* b0 = row + 2 * p * kBS;
-      const uint8_t* b1 = b0 + kBS;
-      const bool has1 = 2 * p + 1 < nb;
-      __m512i wv;
-      if constexpr (kQ4) {
-        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2));
-        const __m128i hi = has1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 2)) : _mm_setzero_si128();
-        const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-        wv = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
-        wv = _mm512_and_si512(wv, k0f);
-      } else {
-        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
-        const __m256i hi =
-            has1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)) : _mm256_setzero_si256();
-        wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), k80);
-      }
-      uint16_t s0, s1 = 0;
-      std::memcpy(&s0, b0, 2);
-      if (has1) std::memcpy(&s1, b1, 2);
-      const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(s0 | (static_cast<uint32_t>(s1) << 16))));
-      const __m512 ws = _mm512_permutexvar_ps(scale_idx, _mm512_castps128_ps512(s2));
-      for (int m = 0; m < MR; ++m) {
-        const uint8_t* pa = acts + (m * pairs + p) * kPairBytes;
-        __m512i iacc = _mm512_load_si512(pa + 128);
-        iacc = _mm512_dpbusd_epi32(iacc, wv, _mm512_load_si512(pa));
-        const __m512 sc = _mm512_mul_ps(ws, _mm512_load_ps(reinterpret_cast<const float*>(pa + 64)));
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc), sc, acc[m]);
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
+  __m512 acc[R][MR];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pairs; ++p) {
+    const bool has1 = 2 * p + 1 < nb;
+    __m512i wv[R];
+    __m512 ws[R];
+    for (int r = 0; r < R; ++r) LoadQ8Pair(rows[r], p, has1, &wv[r], &ws[r]);
+    for (int m = 0; m < MR; ++m) {
+      const uint8_t* pa = acts + (m * pairs + p) * kPairBytes;
+      const __m512i xq = _mm512_load_si512(pa), corr = _mm512_load_si512(pa + 128);
+      const __m512 xs = _mm512_load_ps(reinterpret_cast<const float*>(pa + 64));
+      for (int r = 0; r < R; ++r) {
+        const __m512i isum = _mm512_dpbusd_epi32(corr, wv[r], xq);
+        acc[r][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws[r], xs), acc[r][m]);
       }
     }
-    const float b = bias ? bias[n] : 0.f;
-    for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(acc[m]) + b;
   }
+  for (int r = 0; r < R; ++r) {
+    const float b = bias ? bias[n + r] : 0.f;
+    for (int m = 0; m < MR; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + b;
+  }
+}
+
+template <int MR>
+void GemvQ8Rows(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
+                int64_t n0, int64_t n1) {
+  // One row at a time measured fastest here (two interleaved rows ran ~2x slower on Zen 5 at M = 1).
+  for (int64_t n = n0; n < n1; ++n) GemvQ8Block<MR, 1>(acts, pairs, w, bias, y, n);
+}
+
+// Q4_0, four blocks per step: the 4 × 16 nibble bytes fill one zmm; its low and high nibbles are elements
+// 0..15 and 16..31 of the 4 blocks, so both dot products land in the same lanes and share one scale vector.
+constexpr int kQuadBytes = 256;  // lo[64], hi[64], s[16] float, c[16] int32
+
+template <int MR>
+void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n) {
+  const int64_t N = w.rows, nb = w.cols / 32;
+  const uint8_t* row = w.row(n);
+  const __m512i k0f = _mm512_set1_epi8(0x0f);
+  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[MR];
+  for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < quads; ++q) {
+    const uint8_t* b = row + 4 * q * 18;
+    __m512i v;
+    uint64_t s4 = 0;
+    if (4 * q + 4 <= nb) {
+      v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 20)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 38)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 56)), 3);
+      uint16_t h[4];
+      for (int j = 0; j < 4; ++j) std::memcpy(&h[j], b + 18 * j, 2);
+      s4 = h[0] | (uint64_t{h[1]} << 16) | (uint64_t{h[2]} << 32) | (uint64_t{h[3]} << 48);
+    } else {  // the last 1-3 blocks of the row; the missing ones are zero weights with zero scale
+      alignas(64) uint8_t tmp[64] = {};
+      for (int64_t j = 0; 4 * q + j < nb; ++j) {
+        std::memcpy(tmp + 16 * j, b + 18 * j + 2, 16);
+        uint16_t h;
+        std::memcpy(&h, b + 18 * j, 2);
+        s4 |= uint64_t{h} << (16 * j);
+      }
+      v = _mm512_load_si512(tmp);
+    }
+    const __m512i lo = _mm512_and_si512(v, k0f), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), k0f);
+    const __m512 ws = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128(s4))));
+    for (int m = 0; m < MR; ++m) {
+      const uint8_t* pa = acts + (m * quads + q) * kQuadBytes;
+      __m512i isum = _mm512_dpbusd_epi32(_mm512_load_si512(pa + 192), lo, _mm512_load_si512(pa));
+      isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(pa + 64));
+      const __m512 sc = _mm512_mul_ps(ws, _mm512_load_ps(reinterpret_cast<const float*>(pa + 128)));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sc, acc[m]);
+    }
+  }
+  const float bv = bias ? bias[n] : 0.f;
+  for (int m = 0; m < MR; ++m) y[m * N + n] = _mm512_reduce_add_ps(acc[m]) + bv;
+}
+
+template <int MR>
+void GemvQ4Rows(const uint8_t* acts, int64_t quads, const WeightMatrix& w, const float* bias, float* y,
+                int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; ++n) GemvQ4Block<MR>(acts, quads, w, bias, y, n);
 }
 
 template <bool kQ4>
@@ -182,13 +275,39 @@ void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bia
                      int64_t n1) {
   const int64_t N = w.rows;
   for (int64_t m = 0; m < a.M; m += 4) {
-    const uint8_t* acts = a.data.get() + m * a.pairs * kPairBytes;
+    const uint8_t* acts = a.data.get() + m * a.records * a.record_bytes;
     float* ym = y + m * N;
-    switch (std::min<int64_t>(4, a.M - m)) {
-      case 1: GemvQuantRows<kQ4, 1>(acts, a.pairs, w, bias, ym, n0, n1); break;
-      case 2: GemvQuantRows<kQ4, 2>(acts, a.pairs, w, bias, ym, n0, n1); break;
-      case 3: GemvQuantRows<kQ4, 3>(acts, a.pairs, w, bias, ym, n0, n1); break;
-      default: GemvQuantRows<kQ4, 4>(acts, a.pairs, w, bias, ym, n0, n1); break;
+    const int64_t r = a.records;
+    if constexpr (kQ4) {
+      switch (std::min<int64_t>(4, a.M - m)) {
+        case 1:
+          GemvQ4Rows<1>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 2:
+          GemvQ4Rows<2>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 3:
+          GemvQ4Rows<3>(acts, r, w, bias, ym, n0, n1);
+          break;
+        default:
+          GemvQ4Rows<4>(acts, r, w, bias, ym, n0, n1);
+          break;
+      }
+    } else {
+      switch (std::min<int64_t>(4, a.M - m)) {
+        case 1:
+          GemvQ8Rows<1>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 2:
+          GemvQ8Rows<2>(acts, r, w, bias, ym, n0, n1);
+          break;
+        case 3:
+          GemvQ8Rows<3>(acts, r, w, bias, ym, n0, n1);
+          break;
+        default:
+          GemvQ8Rows<4>(acts, r, w, bias, ym, n0, n1);
+          break;
+      }
     }
   }
 }
@@ -198,64 +317,117 @@ void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bia
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1) {
   switch (w.format) {
-    case WeightFormat::kF32: return GemvFloatFormat<WeightFormat::kF32>(x, M, w, bias, y, n0, n1);
-    case WeightFormat::kBF16: return GemvFloatFormat<WeightFormat::kBF16>(x, M, w, bias, y, n0, n1);
-    case WeightFormat::kF16: return GemvFloatFormat<WeightFormat::kF16>(x, M, w, bias, y, n0, n1);
-    default: IDEFICS_CHECK_MSG(false, "GemvFloat: not a float format");
+    case WeightFormat::kF32:
+      return GemvFloatFormat<WeightFormat::kF32>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kBF16:
+      return GemvFloatFormat<WeightFormat::kBF16>(x, M, w, bias, y, n0, n1);
+    case WeightFormat::kF16:
+      return GemvFloatFormat<WeightFormat::kF16>(x, M, w, bias, y, n0, n1);
+    default:
+      IDEFICS_CHECK_MSG(false, "GemvFloat: not a float format");
   }
 }
 
-void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                 int64_t n1) {
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n0, int64_t n1) {
   IDEFICS_CHECK(w.format == WeightFormat::kBF16);
   const int64_t N = w.rows, K = w.cols;
   for (int64_t m = 0; m < M; m += 4) {
     const uint16_t* xm = xb + m * K;
     float* ym = y + m * N;
     switch (std::min<int64_t>(4, M - m)) {
-      case 1: GemvBf16DotRows<1>(xm, w, bias, ym, n0, n1); break;
-      case 2: GemvBf16DotRows<2>(xm, w, bias, ym, n0, n1); break;
-      case 3: GemvBf16DotRows<3>(xm, w, bias, ym, n0, n1); break;
-      default: GemvBf16DotRows<4>(xm, w, bias, ym, n0, n1); break;
+      case 1:
+        GemvBf16DotRows<1>(xm, w, bias, ym, n0, n1);
+        break;
+      case 2:
+        GemvBf16DotRows<2>(xm, w, bias, ym, n0, n1);
+        break;
+      case 3:
+        GemvBf16DotRows<3>(xm, w, bias, ym, n0, n1);
+        break;
+      default:
+        GemvBf16DotRows<4>(xm, w, bias, ym, n0, n1);
+        break;
     }
   }
 }
+
+namespace {
+// One block of 32 activations -> 32 int8 (two 16-byte halves) with exactly the arithmetic of
+// QuantizeActBlock (same max, same 127/amax, round-half-even, clamp, NaN -> 0). Returns d = amax / 127.
+inline float QuantizeActBlock32(const float* x, __m128i* lo, __m128i* hi) {
+  const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+  // NaN lanes count as 0 for the maximum, as std::max in the scalar twin skips them.
+  const __m512 a0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, x0, _CMP_ORD_Q), _mm512_abs_ps(x0));
+  const __m512 a1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x1, x1, _CMP_ORD_Q), _mm512_abs_ps(x1));
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+  const float d = amax / 127.f;
+  const float id = d != 0.f && std::isfinite(amax) ? 127.f / amax : 0.f;
+  const __m512 vid = _mm512_set1_ps(id), lim = _mm512_set1_ps(127.f);
+  auto quant = [&](__m512 v) {
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q, q, _CMP_ORD_Q), q);  // NaN -> 0 (before the clamp)
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+    return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q));
+  };
+  *lo = quant(x0);
+  *hi = quant(x1);
+  return d;
+}
+}  // namespace
 
 void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out) {
   IDEFICS_CHECK(K % 32 == 0);
   IDEFICS_CHECK(f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0);
-  const int64_t nb = K / 32, pairs = (nb + 1) / 2;
+  const bool q4 = f == WeightFormat::kQ4_0;
+  const int64_t nb = K / 32, per = q4 ? 4 : 2, records = (nb + per - 1) / per;
   out->M = M;
   out->K = K;
-  out->pairs = pairs;
-  out->data = AllocAligned<uint8_t>(M * pairs * kPairBytes);
-  const bool q4 = f == WeightFormat::kQ4_0;
+  out->records = records;
+  out->record_bytes = q4 ? kQuadBytes : kPairBytes;
+  out->data = AllocAligned<uint8_t>(M * records * out->record_bytes);
+  const __m512i ones = _mm512_set1_epi8(1);
   for (int64_t m = 0; m < M; ++m) {
-    for (int64_t p = 0; p < pairs; ++p) {
-      uint8_t* pa = out->data.get() + (m * pairs + p) * kPairBytes;
-      int8_t q[2][32] = {};
-      float d[2] = {0.f, 0.f};
-      for (int h = 0; h < 2 && 2 * p + h < nb; ++h) d[h] = QuantizeActBlock(x + m * K + (2 * p + h) * 32, q[h]);
-      auto* dq = reinterpret_cast<int8_t*>(pa);
-      auto* ds = reinterpret_cast<float*>(pa + 64);
-      auto* dc = reinterpret_cast<int32_t*>(pa + 128);
-      for (int i = 0; i < 64; ++i) {
-        // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: [blk0 0..15, blk1 0..15, blk0 16..31, blk1 16..31].
-        const int blk = q4 ? (i / 16) % 2 : i / 32;
-        const int el = q4 ? (i % 16) + 16 * (i / 32) : i % 32;
-        dq[i] = q[blk][el];
-      }
-      for (int l = 0; l < 16; ++l) {
-        const int blk = q4 ? (l / 4) % 2 : l / 8;
-        ds[l] = d[blk];
-        const int32_t s4 = dq[4 * l] + dq[4 * l + 1] + dq[4 * l + 2] + dq[4 * l + 3];
-        dc[l] = -(q4 ? 8 : 128) * s4;
+    for (int64_t r = 0; r < records; ++r) {
+      uint8_t* pa = out->data.get() + (m * records + r) * out->record_bytes;
+      __m128i h[4][2];
+      float d[4] = {0.f, 0.f, 0.f, 0.f};
+      for (int b = 0; b < 4; ++b) h[b][0] = h[b][1] = _mm_setzero_si128();
+      for (int b = 0; b < per && per * r + b < nb; ++b)
+        d[b] = QuantizeActBlock32(x + m * K + (per * r + b) * 32, &h[b][0], &h[b][1]);
+      auto join = [](__m128i a, __m128i b, __m128i c, __m128i e) {
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(b, a)), _mm256_set_m128i(e, c), 1);
+      };
+      if (q4) {
+        const __m512i lo = join(h[0][0], h[1][0], h[2][0], h[3][0]),
+                      hi = join(h[0][1], h[1][1], h[2][1], h[3][1]);
+        _mm512_store_si512(pa, lo);
+        _mm512_store_si512(pa + 64, hi);
+        __m512 s = _mm512_set1_ps(d[0]);
+        s = _mm512_mask_mov_ps(s, 0x00f0, _mm512_set1_ps(d[1]));
+        s = _mm512_mask_mov_ps(s, 0x0f00, _mm512_set1_ps(d[2]));
+        s = _mm512_mask_mov_ps(s, 0xf000, _mm512_set1_ps(d[3]));
+        _mm512_store_ps(reinterpret_cast<float*>(pa + 128), s);
+        // Per-lane offset correction (q4 weights are stored as q + 8): -8 · (sum of the lane's 8 activation
+        // bytes).
+        const __m512i sums =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
+        _mm512_store_si512(pa + 192, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-8)));
+      } else {
+        const __m512i q = join(h[0][0], h[0][1], h[1][0], h[1][1]);  // [blk0 0..31, blk1 0..31]
+        _mm512_store_si512(pa, q);
+        _mm512_store_ps(reinterpret_cast<float*>(pa + 64),
+                        _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1])));
+        // q8 weights are stored as q + 128 for vpdpbusd: -128 · (sum of the lane's 4 activation bytes).
+        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
+        _mm512_store_si512(pa + 128, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-128)));
       }
     }
   }
 }
 
-void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1) {
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1) {
   IDEFICS_CHECK(a.K == w.cols);
   if (w.format == WeightFormat::kQ4_0) {
     GemvQuantFormat<true>(a, w, bias, y, n0, n1);

@@ -36,10 +36,11 @@ struct WeightMatrix {
 // weights (f32/bf16/f16), except that Q8_0/Q4_0 weights at M <= kGemvMaxRows quantize the activations to int8
 // per 32-block (error <= max|x_block|/254 per element) so the dot products run on int8 VNNI units.
 struct MatMulOptions {
-  // bf16 weights (and q8_0/q4_0/f16 in the large-M GEMM): round the activations to bf16 (round-to-nearest-even)
-  // and use bf16 dot products with float32 accumulation (vdpbf16ps). Relative error per product <= 2^-8 (the
-  // bf16 unit roundoff of the activation), <= 2^-7 for non-bf16 weights (rounded to bf16 too). About 2x faster
-  // at large M; at M <= kGemvMaxRows only bf16 weights use it (the GEMV is bandwidth-bound anyway).
+  // bf16 weights (and q8_0/q4_0/f16 in the large-M GEMM): round the activations to bf16
+  // (round-to-nearest-even) and use bf16 dot products with float32 accumulation (vdpbf16ps). Relative error
+  // per product <= 2^-8 (the bf16 unit roundoff of the activation), <= 2^-7 for non-bf16 weights (rounded to
+  // bf16 too). About 2x faster at large M. Ignored at M <= kGemvMaxRows: the bandwidth-bound GEMV measured no
+  // faster with bf16 dot products (docs/performance.md), so the exact path is used there.
   bool bf16_dot = false;
 };
 
@@ -62,9 +63,9 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);
 void DequantizeRowSegment(const WeightMatrix& w, int64_t r, int64_t k0, int64_t len, float* out);
 
 // Quantizers for building Q8_0 / Q4_0 weights (k must be a multiple of 32; dst holds WeightRowBytes bytes).
-// Q8_0: scale d = max|x|/127 stored as f16; q = round(x / d) with the f16-rounded d, clamped to [-128, 127].
-// Q4_0: d = m / -8 where m is the element of largest magnitude (sign kept), q = clamp(round(x / d) + 8, 0, 15).
-// Round-trip error per element: Q8_0 <= d/2 (+ f16 scale rounding), Q4_0 <= |d| (the +8 side clamps).
+// Q8_0: scale d = max|x|/127 stored as f16; q = round(x / d) with the f16-rounded d, clamped to [-127, 127].
+// Q4_0: d = m / -8 where m is the element of largest magnitude (sign kept), q = clamp(round(x / d) + 8, 0,
+// 15). Round-trip error per element: Q8_0 <= d/2 (+ f16 scale rounding), Q4_0 <= |d| (the +8 side clamps).
 void QuantizeRowQ8_0(const float* x, int64_t k, void* dst);
 void QuantizeRowQ4_0(const float* x, int64_t k, void* dst);
 

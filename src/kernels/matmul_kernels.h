@@ -33,8 +33,9 @@ namespace scalar {
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1);
 // bf16 dot products on activations rounded to bf16 (twin of the vdpbf16ps GEMV). xb: [M, K] bf16.
-void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                 int64_t n1);
+// Not used by MatMul (measured slower than GemvFloat on bf16 weights); kept, tested and benchmarked.
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n0, int64_t n1);
 // Q8_0/Q4_0 weights with int8-quantized activations: per block sum(q_w * q_x) exactly, scaled by d_w * d_x.
 void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1);
@@ -42,8 +43,9 @@ void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bi
 // (bitwise the same as the AVX-512 GEMM), bias added last.
 void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
              float* y, int64_t n0, int64_t n1);
-// Large-M bf16 product: activations xb [M, Kp] bf16 (Kp = K rounded up to even, zero pad), weights rounded to bf16; per output the chain
-// acc = fma(x[k+1], w[k+1], acc); acc = fma(x[k], w[k], acc) per pair (the vdpbf16ps order).
+// Large-M bf16 product: activations xb [M, Kp] bf16 (Kp = K rounded up to even, zero pad), weights rounded to
+// bf16; per output the chain acc = fma(x[k+1], w[k+1], acc); acc = fma(x[k], w[k], acc) per pair (the
+// vdpbf16ps order).
 void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
               float* y, int64_t n0, int64_t n1);
 }  // namespace scalar
@@ -52,17 +54,21 @@ void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const Weigh
 namespace avx512 {
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1);
-void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                 int64_t n1);
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n0, int64_t n1);
 
-// Activations prepared for the int8 GEMV: per pair of 32-blocks the int8 values in the order the weight unpack
-// produces, the per-lane scales and the per-lane offset corrections. One object per MatMul call.
+// Activations prepared for the int8 GEMV: the int8 values in the order the weight unpack produces, the
+// per-lane scales and the per-lane offset corrections. One object per MatMul call. Records per x row:
+//   Q8_0: one per pair of 32-blocks, 192 bytes: int8 q[64] (blk0 0..31, blk1 0..31), float s[16], int32
+//   c[16]; Q4_0: one per quad of 32-blocks, 256 bytes: int8 lo[64] (elements 0..15 of blk0..3), int8 hi[64]
+//         (elements 16..31 of blk0..3), float s[16], int32 c[16]; lane l belongs to block l / 4.
 struct QuantActs {
-  int64_t M = 0, K = 0, pairs = 0;
-  AlignedPtr<uint8_t> data;  // [M][pairs] × 192 bytes: int8 q[64], float s[16], int32 c[16]
+  int64_t M = 0, K = 0, records = 0, record_bytes = 0;
+  AlignedPtr<uint8_t> data;  // [M][records] × record_bytes
 };
 void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out);
-void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0, int64_t n1);
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
 
 // Large-M products over rows [m0, m1), cols [n0, n1); `pack` scratch of GemmPackFloats() floats.
 size_t GemmPackFloats();

@@ -10,22 +10,31 @@ namespace idefics {
 
 const char* WeightFormatName(WeightFormat f) {
   switch (f) {
-    case WeightFormat::kF32: return "f32";
-    case WeightFormat::kBF16: return "bf16";
-    case WeightFormat::kF16: return "f16";
-    case WeightFormat::kQ8_0: return "q8_0";
-    case WeightFormat::kQ4_0: return "q4_0";
+    case WeightFormat::kF32:
+      return "f32";
+    case WeightFormat::kBF16:
+      return "bf16";
+    case WeightFormat::kF16:
+      return "f16";
+    case WeightFormat::kQ8_0:
+      return "q8_0";
+    case WeightFormat::kQ4_0:
+      return "q4_0";
   }
   return "?";
 }
 
 size_t WeightRowBytes(WeightFormat f, int64_t cols) {
   switch (f) {
-    case WeightFormat::kF32: return static_cast<size_t>(cols) * 4;
+    case WeightFormat::kF32:
+      return static_cast<size_t>(cols) * 4;
     case WeightFormat::kBF16:
-    case WeightFormat::kF16: return static_cast<size_t>(cols) * 2;
-    case WeightFormat::kQ8_0: return static_cast<size_t>(cols / 32) * 34;
-    case WeightFormat::kQ4_0: return static_cast<size_t>(cols / 32) * 18;
+    case WeightFormat::kF16:
+      return static_cast<size_t>(cols) * 2;
+    case WeightFormat::kQ8_0:
+      return static_cast<size_t>(cols / 32) * 34;
+    case WeightFormat::kQ4_0:
+      return static_cast<size_t>(cols / 32) * 18;
   }
   return 0;
 }
@@ -72,7 +81,9 @@ void DequantizeRowSegment(const WeightMatrix& w, int64_t r, int64_t k0, int64_t 
   }
 }
 
-void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) { DequantizeRowSegment(w, r, 0, w.cols, out); }
+void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
+  DequantizeRowSegment(w, r, 0, w.cols, out);
+}
 
 void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y) {
   const int64_t N = w.rows, K = w.cols;

@@ -12,7 +12,9 @@
 namespace idefics::kern::scalar {
 
 namespace {
-inline float Bias(const float* bias, int64_t n) { return bias ? bias[n] : 0.f; }
+inline float Bias(const float* bias, int64_t n) {
+  return bias ? bias[n] : 0.f;
+}
 
 // Row n of W as bf16 bits (bf16 weights verbatim, other formats dequantized then rounded to nearest even).
 void RowAsBf16(const WeightMatrix& w, int64_t n, float* tmp, uint16_t* out) {
@@ -40,8 +42,8 @@ void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bi
   }
 }
 
-void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
-                 int64_t n1) {
+void GemvBf16Dot(const uint16_t* xb, int64_t M, const WeightMatrix& w, const float* bias, float* y,
+                 int64_t n0, int64_t n1) {
   const int64_t N = w.rows, K = w.cols;
   std::vector<float> tmp(K);
   std::vector<uint16_t> row(K);
@@ -65,7 +67,8 @@ void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bi
   std::vector<int8_t> xq(M * K);
   std::vector<float> xd(M * nb);
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t b = 0; b < nb; ++b) xd[m * nb + b] = QuantizeActBlock(x + m * K + b * 32, &xq[m * K + b * 32]);
+    for (int64_t b = 0; b < nb; ++b)
+      xd[m * nb + b] = QuantizeActBlock(x + m * K + b * 32, &xq[m * K + b * 32]);
   int8_t wq[32];
   std::vector<float> acc(M);
   for (int64_t n = n0; n < n1; ++n) {

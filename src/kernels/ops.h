@@ -1,6 +1,7 @@
 // Vector kernels the model calls between matrix products: dot/axpy, norms, softmax, activations, bf16
 // conversion. Each dispatches on ActiveIsa() to an AVX-512 version with a scalar twin (ops_kernels.h).
-// Mirrors torch ops: nn.LayerNorm, MistralRMSNorm, softmax(dim=-1), F.silu, gelu(approximate="tanh"), torch.exp.
+// Mirrors torch ops: nn.LayerNorm, MistralRMSNorm, softmax(dim=-1), F.silu, gelu(approximate="tanh"),
+// torch.exp.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,8 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y);
 // nn.LayerNorm over n (biased variance, two passes): y = (x - mean) * r * w + b, r = 1/sqrt(var + eps).
 // w and b may be null. y may alias x.
 void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* y);
-// In-place softmax: x = exp(x - max) * (1 / sum). -inf entries give 0; a row of all -inf gives NaN (as torch).
+// In-place softmax: x = exp(x - max) * (1 / sum). -inf entries give 0; a row of all -inf gives NaN (as
+// torch).
 void SoftmaxInPlace(float* x, int64_t n);
 
 // y = exp(x) (error ~1 ulp; overflows to inf above ~88.72, underflows to 0 below ~-103.97).

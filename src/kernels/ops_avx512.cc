@@ -18,7 +18,9 @@ namespace {
 constexpr float kGeluBeta = 0.7978845608028654f;
 constexpr float kGeluKappa = 0.044715f;
 
-inline __mmask16 Mask(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1); }
+inline __mmask16 Mask(int64_t left) {
+  return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+}
 
 // exp(x): x = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite split), e^r by its degree-7 Taylor
 // polynomial (truncation < 6e-9 relative), then scalef by 2^n, which also handles overflow (inf) and the
@@ -49,7 +51,8 @@ inline __m512 XSigmoid(__m512 x, __m512 z) {
 
 inline __m512 Gelu16(__m512 x) {
   const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(kGeluBeta), _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(kGeluKappa), x3)));
+  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(kGeluBeta),
+                                 _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(kGeluKappa), x3)));
   return XSigmoid(x, _mm512_add_ps(u, u));
 }
 
@@ -145,13 +148,15 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y) {
 }
 
 void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* y) {
-  const float mean = SumMap(x, n, [](__m512 v, __m512 s) { return _mm512_add_ps(v, s); }) / static_cast<float>(n);
+  const float mean =
+      SumMap(x, n, [](__m512 v, __m512 s) { return _mm512_add_ps(v, s); }) / static_cast<float>(n);
   const __m512 vm = _mm512_set1_ps(mean);
   // Masked tail lanes load 0; mask them again so they add nothing to the variance.
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm);
+    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm),
+                 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm);
     s0 = _mm512_fmadd_ps(d0, d0, s0);
     s1 = _mm512_fmadd_ps(d1, d1, s1);
   }
@@ -191,24 +196,32 @@ void SoftmaxInPlace(float* x, int64_t n) {
   Map(x, x, n, [&](__m512 v) { return _mm512_mul_ps(v, inv); });
 }
 
-void Exp(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return Exp16(v); }); }
+void Exp(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](__m512 v) { return Exp16(v); });
+}
 
-void Silu(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return XSigmoid(v, v); }); }
+void Silu(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](__m512 v) { return XSigmoid(v, v); });
+}
 
 void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   Map2(gate, up, out, n, [](__m512 g, __m512 u) { return _mm512_mul_ps(XSigmoid(g, g), u); });
 }
 
-void GeluTanh(const float* x, float* y, int64_t n) { Map(x, y, n, [](__m512 v) { return Gelu16(v); }); }
+void GeluTanh(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](__m512 v) { return Gelu16(v); });
+}
 
 void ConvertF32ToBf16(const float* x, uint16_t* y, int64_t n) {
-  const __m512i k7fff = _mm512_set1_epi32(0x7fff), kOne = _mm512_set1_epi32(1), kQuiet = _mm512_set1_epi32(0x400000);
+  const __m512i k7fff = _mm512_set1_epi32(0x7fff), kOne = _mm512_set1_epi32(1),
+                kQuiet = _mm512_set1_epi32(0x400000);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = Mask(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     const __m512i bits = _mm512_castps_si512(v);
     // Round to nearest even on the top 16 bits; NaN only gets its quiet bit set (never rounds to inf).
-    __m512i r = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 16), kOne), k7fff));
+    __m512i r =
+        _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 16), kOne), k7fff));
     r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), bits, kQuiet);
     _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
   }

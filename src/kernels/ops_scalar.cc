@@ -1,5 +1,5 @@
-// Scalar twins of the vector kernels in ops.h (reference semantics; the SIMD versions are tested against them).
-// Mirrors torch's float32 CPU formulas for rms_norm / layer_norm / softmax / silu / gelu-tanh.
+// Scalar twins of the vector kernels in ops.h (reference semantics; the SIMD versions are tested against
+// them). Mirrors torch's float32 CPU formulas for rms_norm / layer_norm / softmax / silu / gelu-tanh.
 #include <cmath>
 #include <limits>
 

@@ -1,5 +1,6 @@
 // Q8_0 / Q4_0 row quantizers and the int8 activation quantizer shared by the scalar and SIMD GEMV paths.
-// Mirrors no transformers class (the block formats are the GGML-style 32-element blocks described in matmul.h).
+// Mirrors no transformers class (the block formats are the GGML-style 32-element blocks described in
+// matmul.h).
 #include <algorithm>
 #include <cmath>
 #include <cstring>

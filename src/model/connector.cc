@@ -32,24 +32,24 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   float* ctx = ctx_.Get(S * Ht);     // [S, Ht] the context, never updated by the perceiver layers
   for (int64_t r0 = 0; r0 < S; r0 += block) {
     const int64_t m = std::min(block, S - r0);
-    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_gate, nullptr, g, pool_);
-    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_up, nullptr, u, pool_);
+    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_gate, nullptr, g, pool_, mm_);
+    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_up, nullptr, u, pool_, mm_);
     SiluMulInPlace(g, u, m * It, pool_);
-    MatMul(g, m, w_.proj_down, nullptr, ctx + r0 * Ht, pool_);
+    MatMul(g, m, w_.proj_down, nullptr, ctx + r0 * Ht, pool_, mm_);
   }
   if (dump) dump("connector_modality_projection", ctx, {nb_h, nb_w, Ht});
 
   // Perceiver resampler. The rms eps comes from the resolved perceiver config (transformers-4.45 rule).
   const float eps = static_cast<float>(pc.rms_norm_eps);
-  float* x = x_.Get(nl * Ht);        // [nl, Ht] latents (residual stream)
+  float* x = x_.Get(nl * Ht);  // [nl, Ht] latents (residual stream)
   std::memcpy(x, w_.latents, sizeof(float) * nl * Ht);
-  float* kv_in = kv_in_.Get(T * Ht);  // [S + nl, Ht] = [Cn; Xn]
-  float* xn = kv_in + S * Ht;         // [nl, Ht] normalized latents live in the tail of kv_in
-  float* q = q_.Get(nl * qd);         // [nl, nh*hd]
-  float* k = k_.Get(T * kvd);         // [T, nkv*hd]
-  float* v = v_.Get(T * kvd);         // [T, nkv*hd]
-  float* a = a_.Get(nl * qd);         // [nl, nh*hd]
-  float* o = o_.Get(nl * Ht);         // [nl, Ht]
+  float* kv_in = kv_in_.Get(T * Ht);    // [S + nl, Ht] = [Cn; Xn]
+  float* xn = kv_in + S * Ht;           // [nl, Ht] normalized latents live in the tail of kv_in
+  float* q = q_.Get(nl * qd);           // [nl, nh*hd]
+  float* k = k_.Get(T * kvd);           // [T, nkv*hd]
+  float* v = v_.Get(T * kvd);           // [T, nkv*hd]
+  float* a = a_.Get(nl * qd);           // [nl, nh*hd]
+  float* o = o_.Get(nl * Ht);           // [nl, Ht]
   float* mg = mlp_g_.Get(nl * 4 * Ht);  // [nl, 4Ht]
   float* mu = mlp_u_.Get(nl * 4 * Ht);  // [nl, 4Ht]
   float* sc = attn_scratch_.Get(AttentionScratchFloats(nl, T, hd, pool_));
@@ -72,17 +72,17 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   for (const PerceiverLayerWeights& L : w_.layers) {
     RmsNorm(x, nl, Ht, L.latents_norm, eps, xn, pool_);
     RmsNorm(ctx, S, Ht, L.context_norm, eps, kv_in, pool_);
-    MatMul(xn, nl, L.q, nullptr, q, pool_);
-    MatMul(kv_in, T, L.k, nullptr, k, pool_);
-    MatMul(kv_in, T, L.v, nullptr, v, pool_);
+    MatMul(xn, nl, L.q, nullptr, q, pool_, mm_);
+    MatMul(kv_in, T, L.k, nullptr, k, pool_, mm_);
+    MatMul(kv_in, T, L.v, nullptr, v, pool_, mm_);
     Attention(args, sc, pool_);
-    MatMul(a, nl, L.o, nullptr, o, pool_);
+    MatMul(a, nl, L.o, nullptr, o, pool_, mm_);
     for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
     RmsNorm(x, nl, Ht, L.post_norm, eps, o, pool_);
-    MatMul(o, nl, L.gate, nullptr, mg, pool_);
-    MatMul(o, nl, L.up, nullptr, mu, pool_);
+    MatMul(o, nl, L.gate, nullptr, mg, pool_, mm_);
+    MatMul(o, nl, L.up, nullptr, mu, pool_, mm_);
     SiluMulInPlace(mg, mu, nl * 4 * Ht, pool_);
-    MatMul(mg, nl, L.down, nullptr, o, pool_);
+    MatMul(mg, nl, L.down, nullptr, o, pool_, mm_);
     for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
   }
   RmsNorm(x, nl, Ht, w_.norm, eps, out, pool_);

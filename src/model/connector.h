@@ -13,8 +13,9 @@ namespace idefics {
 
 class Connector {
  public:
-  Connector(const Idefics2Config& config, const ConnectorWeights& weights, ThreadPool* pool)
-      : c_(config), w_(weights), pool_(pool) {}
+  Connector(const Idefics2Config& config, const ConnectorWeights& weights, ThreadPool* pool,
+            const MatMulOptions& mm)
+      : c_(config), w_(weights), pool_(pool), mm_(mm) {}
 
   // vision: [nb_h*nb_w, Hv] valid patches of one image (no mask needed). Writes out [n_latents, Ht].
   // Dumps connector_modality_projection ([nb_h, nb_w, Ht]) and connector_output ([n_latents, Ht]).
@@ -24,6 +25,7 @@ class Connector {
   const Idefics2Config& c_;
   const ConnectorWeights& w_;
   ThreadPool* pool_;
+  MatMulOptions mm_;  // options of the Linear layers
   ScratchBuffer gate_, up_, ctx_, kv_in_, x_, q_, k_, v_, a_, o_, mlp_g_, mlp_u_, attn_scratch_;
 };
 

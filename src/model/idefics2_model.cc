@@ -14,17 +14,19 @@ namespace {
 
 class Idefics2ModelImpl final : public Idefics2Model {
  public:
-  Idefics2ModelImpl(const Idefics2Config& config, std::unique_ptr<ModelWeights> weights, ThreadPool* pool)
+  Idefics2ModelImpl(const Idefics2Config& config, std::unique_ptr<ModelWeights> weights, ThreadPool* pool,
+                    const MatMulOptions& mm)
       : config_(config),
         weights_(std::move(weights)),
-        vision_(config_.vision, weights_->vision, pool),
-        connector_(config_, weights_->connector, pool),
-        text_(config_, weights_->text, pool) {}
+        vision_(config_.vision, weights_->vision, pool, mm),
+        connector_(config_, weights_->connector, pool, mm),
+        text_(config_, weights_->text, pool, mm) {}
 
   const Idefics2Config& config() const override { return config_; }
   size_t weight_bytes() const override { return weights_->bytes; }
 
-  StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images, const DumpFn& dump) override {
+  StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
+                                            const DumpFn& dump) override {
     for (size_t i = 0; i < images.size(); ++i)
       RETURN_IF_ERROR(vision_.Validate(images[i]).WithContext("image " + std::to_string(i)));
     const int64_t nl = config_.perceiver.resampler_n_latents, Ht = config_.text.hidden_size;
@@ -62,7 +64,8 @@ StatusOr<std::unique_ptr<Idefics2Model>> Idefics2Model::Load(const ModelFolder& 
                                                              const ModelLoadOptions& opts) {
   RETURN_IF_ERROR(folder.config.Validate().WithContext(folder.dir + "/config.json"));
   ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> weights, LoadModelWeights(folder.dir, folder.config, opts));
-  return std::unique_ptr<Idefics2Model>(new Idefics2ModelImpl(folder.config, std::move(weights), opts.pool));
+  return std::unique_ptr<Idefics2Model>(
+      new Idefics2ModelImpl(folder.config, std::move(weights), opts.pool, opts.matmul));
 }
 
 }  // namespace idefics

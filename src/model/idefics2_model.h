@@ -25,14 +25,19 @@ class ThreadPool;
 //   connector_output                    [n_latents, text_hidden]
 // and by Forward (not DecodeBatch): text_hidden_states.<0..layers> [n, text_hidden] (0 = embeddings after the
 // image merge, the last = after the final norm), logits [n or 1, vocab].
-using DumpFn = std::function<void(const std::string& name, const float* data, const std::vector<int64_t>& shape)>;
+using DumpFn =
+    std::function<void(const std::string& name, const float* data, const std::vector<int64_t>& shape)>;
 
 struct ModelLoadOptions {
   // Storage of the Linear weight matrices after loading. kF32 is the exact parity path; kBF16 halves memory
   // (converted while streaming through the mmapped shards); block formats quantize at load time.
   WeightFormat matrix_format = WeightFormat::kF32;
-  ThreadPool* pool = nullptr;                        // used for conversion and compute (not owned)
-  std::function<void(double fraction)> progress;     // 0..1 while loading, may be empty
+  ThreadPool* pool = nullptr;  // used for conversion and compute (not owned)
+  // Options of every Linear layer's MatMul. Default: exact float32 arithmetic (the parity path). bf16_dot
+  // runs the large-M products (vision, connector, prefill) on vdpbf16ps with the activations rounded to bf16
+  // (~2x faster, relative error per product <= 2^-8); decode (M <= 4) is unaffected.
+  MatMulOptions matmul;
+  std::function<void(double fraction)> progress;  // 0..1 while loading, may be empty
 };
 
 // The KV cache of one sequence: rotated keys and values for every text layer.
@@ -52,7 +57,8 @@ class Idefics2Model {
   virtual ~Idefics2Model() = default;
 
   // Loads and checks every weight (all problems reported at once) from a hub folder.
-  static StatusOr<std::unique_ptr<Idefics2Model>> Load(const ModelFolder& folder, const ModelLoadOptions& opts);
+  static StatusOr<std::unique_ptr<Idefics2Model>> Load(const ModelFolder& folder,
+                                                       const ModelLoadOptions& opts);
 
   virtual const Idefics2Config& config() const = 0;
   // Bytes held by the loaded weights (resident after conversion; mmapped f32 counts its mapping).
@@ -66,14 +72,18 @@ class Idefics2Model {
   virtual StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
                                                     const DumpFn& dump = nullptr) = 0;
 
-  // A cache for `capacity` tokens (negative -> 0), allocated once; pages are touched as tokens are added.
-  // Memory: 2 * text_layers * kv_heads * head_dim * 4 bytes per token (256 KiB/token for idefics2-8b in float32).
+  // A cache for `capacity` tokens, clamped to [0, text max_position_embeddings] (0 if the allocation fails),
+  // allocated once; pages are touched as tokens are added.
+  // Memory: 2 * text_layers * kv_heads * head_dim * 4 bytes per token (256 KiB/token for idefics2-8b in
+  // float32).
   virtual std::unique_ptr<KvCache> NewCache(int64_t capacity) const = 0;
 
   // Runs the decoder over n new tokens at positions cache.size() .. cache.size()+n-1 and appends them to the
   // cache. Tokens equal to image_token_id take consecutive rows of image_features (exactly that many rows
   // must be given: n_feature_rows = count of image tokens among ids). logits: [n, vocab] when all_positions,
   // else [1, vocab] for the last position. Errors: over capacity, feature count mismatch, id out of vocab.
+  // Exception: a single token with no feature rows is a decode step and an image token then uses its
+  // embedding row (transformers merges features only at prefill). Nothing is appended to the cache on error.
   virtual Status Forward(const int32_t* ids, int64_t n, const float* image_features, int64_t n_feature_rows,
                          KvCache& cache, float* logits, bool all_positions, const DumpFn& dump = nullptr) = 0;
 

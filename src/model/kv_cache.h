@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "core/check.h"
 #include "model/idefics2_model.h"
@@ -13,10 +14,18 @@ namespace idefics {
 class TextKvCache : public KvCache {
  public:
   // Pages are touched lazily (no zero fill): a long capacity costs address space, not resident memory.
+  // If the allocation fails the cache has capacity 0 (Forward then reports the capacity; nothing throws).
   TextKvCache(int64_t n_layers, int64_t kv_dim, int64_t capacity)
-      : n_layers_(n_layers), kv_dim_(kv_dim), capacity_(capacity),
-        k_(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_layers * capacity * kv_dim))),
-        v_(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_layers * capacity * kv_dim))) {}
+      : n_layers_(n_layers), kv_dim_(kv_dim), capacity_(capacity) {
+    const size_t n = static_cast<size_t>(n_layers * capacity * kv_dim);
+    k_.reset(new (std::nothrow) float[n]);
+    v_.reset(new (std::nothrow) float[n]);
+    if (!k_ || !v_) {
+      k_.reset();
+      v_.reset();
+      capacity_ = 0;
+    }
+  }
 
   int64_t size() const override { return size_; }
   int64_t capacity() const override { return capacity_; }

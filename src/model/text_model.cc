@@ -19,13 +19,20 @@ namespace {
 constexpr int64_t kMlpRows = 512;  // rows per MLP block in prefill
 }  // namespace
 
-TextModel::TextModel(const Idefics2Config& config, const TextWeights& weights, ThreadPool* pool)
-    : c_(config), w_(weights), pool_(pool), inv_freq_(RopeInvFreq(config.text.head_dim, config.text.rope_theta)) {}
+TextModel::TextModel(const Idefics2Config& config, const TextWeights& weights, ThreadPool* pool,
+                     const MatMulOptions& mm)
+    : c_(config),
+      w_(weights),
+      pool_(pool),
+      mm_(mm),
+      inv_freq_(RopeInvFreq(config.text.head_dim, config.text.rope_theta)) {}
 
 std::unique_ptr<TextKvCache> TextModel::NewCache(int64_t capacity) const {
   const TextConfig& t = c_.text;
-  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads * t.head_dim,
-                                       std::max<int64_t>(0, capacity));
+  // Positions past max_position_embeddings are never needed by a sane request; the cap also keeps an absurd
+  // capacity from asking for terabytes.
+  capacity = std::clamp<int64_t>(capacity, 0, t.max_position_embeddings);
+  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads * t.head_dim, capacity);
 }
 
 Status TextModel::CheckCache(KvCache& cache, TextKvCache** out) const {
@@ -53,10 +60,16 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   if (ids == nullptr || logits == nullptr) return InvalidArgument("Forward: ids and logits must not be null");
   if (kv->size() + n > kv->capacity())
     return OutOfRange("Forward: " + std::to_string(kv->size()) + " cached + " + std::to_string(n) +
-                      " new tokens exceed the KV cache capacity of " + std::to_string(kv->capacity()));
+                      " new tokens exceed the KV cache capacity of " + std::to_string(kv->capacity()) +
+                      " (at most text_config.max_position_embeddings = " +
+                      std::to_string(c_.text.max_position_embeddings) + ")");
   RETURN_IF_ERROR(CheckIds(ids, n));
+  // A single token without features is a decode step: like transformers' generate after the first step, an
+  // image token then uses its own embedding row. Everything else must bring exactly one row per image token.
+  const bool decode_step = n == 1 && n_feature_rows == 0;
   int64_t n_image = 0;
   for (int64_t i = 0; i < n; ++i) n_image += ids[i] == c_.image_token_id;
+  if (decode_step) n_image = 0;
   if (n_image != n_feature_rows)
     return InvalidArgument("Forward: the tokens hold " + std::to_string(n_image) + " image tokens (id " +
                            std::to_string(c_.image_token_id) + ") but " + std::to_string(n_feature_rows) +
@@ -69,7 +82,7 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   float* h = h_.Get(n * Ht);  // [n, Ht] residual stream
   int64_t next_feature = 0;
   for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] == c_.image_token_id) {
+    if (ids[i] == c_.image_token_id && !decode_step) {
       // The k-th image token takes the k-th feature row (spec §6).
       std::memcpy(h + i * Ht, image_features + next_feature++ * Ht, sizeof(float) * Ht);
     } else {
@@ -80,7 +93,7 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   Layers(h, n, {Segment{kv, 0, n, kv->size()}}, dump);
   kv->Advance(n);
   const int64_t first = all_positions ? 0 : n - 1, rows = n - first;
-  MatMul(h + first * Ht, rows, w_.lm_head, nullptr, logits, pool_);
+  MatMul(h + first * Ht, rows, w_.lm_head, nullptr, logits, pool_, mm_);
   if (dump) dump("logits", logits, {rows, V});
   return Status::Ok();
 }
@@ -109,7 +122,7 @@ Status TextModel::DecodeBatch(const int32_t* ids, KvCache* const* caches, int64_
   for (int64_t s = 0; s < n_seqs; ++s) DequantizeRow(w_.embed, ids[s], h + s * Ht);
   Layers(h, n_seqs, segs, nullptr);
   for (const Segment& sg : segs) sg.cache->Advance(1);
-  MatMul(h, n_seqs, w_.lm_head, nullptr, logits, pool_);
+  MatMul(h, n_seqs, w_.lm_head, nullptr, logits, pool_, mm_);
   return Status::Ok();
 }
 
@@ -119,16 +132,16 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   const int64_t nh = t.num_attention_heads, nkv = t.num_key_value_heads;
   const int64_t qd = nh * hd, kvd = nkv * hd;
   const float eps = static_cast<float>(t.rms_norm_eps);
-  float* x = x_.Get(M * Ht);     // [M, Ht]
-  float* q = q_.Get(M * qd);     // [M, nh*hd]
-  float* k = k_.Get(M * kvd);    // [M, nkv*hd]
-  float* v = v_.Get(M * kvd);    // [M, nkv*hd]
+  float* x = x_.Get(M * Ht);                // [M, Ht]
+  float* q = q_.Get(M * qd);                // [M, nh*hd]
+  float* k = k_.Get(M * kvd);               // [M, nkv*hd]
+  float* v = v_.Get(M * kvd);               // [M, nkv*hd]
   float* a = a_.Get(M * std::max(qd, Ht));  // [M, nh*hd] attention output, then [m, Ht] MLP output
   const int64_t mlp_block = std::min<int64_t>(M, kMlpRows);
   float* g = g_.Get(mlp_block * It);  // [mlp_block, It]
   float* u = u_.Get(mlp_block * It);  // [mlp_block, It]
-  float* cs = cos_.Get(M * half);  // [M, half]
-  float* sn = sin_.Get(M * half);  // [M, half]
+  float* cs = cos_.Get(M * half);     // [M, half]
+  float* sn = sin_.Get(M * half);     // [M, half]
   int64_t max_keys = 0;
   for (const Segment& sg : segs) {
     max_keys = std::max(max_keys, sg.pos0 + sg.n);
@@ -141,9 +154,9 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const TextLayerWeights& L = w_.layers[l];
     RmsNorm(h, M, Ht, L.input_norm, eps, x, pool_);
-    MatMul(x, M, L.q, nullptr, q, pool_);
-    MatMul(x, M, L.k, nullptr, k, pool_);
-    MatMul(x, M, L.v, nullptr, v, pool_);
+    MatMul(x, M, L.q, nullptr, q, pool_, mm_);
+    MatMul(x, M, L.k, nullptr, k, pool_, mm_);
+    MatMul(x, M, L.v, nullptr, v, pool_, mm_);
     for (int64_t r = 0; r < M; ++r) {
       ApplyRope(q + r * qd, nh, half, cs + r * half, sn + r * half);
       ApplyRope(k + r * kvd, nkv, half, cs + r * half, sn + r * half);
@@ -172,16 +185,16 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
       args.out_stride = qd;
       Attention(args, sc, pool_);
     }
-    MatMul(a, M, L.o, nullptr, x, pool_);
+    MatMul(a, M, L.o, nullptr, x, pool_, mm_);
     for (int64_t i = 0; i < M * Ht; ++i) h[i] += x[i];
     RmsNorm(h, M, Ht, L.post_norm, eps, x, pool_);
     // SwiGLU MLP in row blocks: the [rows, It] temporaries stay bounded for long prompts.
     for (int64_t r0 = 0; r0 < M; r0 += mlp_block) {
       const int64_t m = std::min(mlp_block, M - r0);
-      MatMul(x + r0 * Ht, m, L.gate, nullptr, g, pool_);
-      MatMul(x + r0 * Ht, m, L.up, nullptr, u, pool_);
+      MatMul(x + r0 * Ht, m, L.gate, nullptr, g, pool_, mm_);
+      MatMul(x + r0 * Ht, m, L.up, nullptr, u, pool_, mm_);
       SiluMulInPlace(g, u, m * It, pool_);
-      MatMul(g, m, L.down, nullptr, a, pool_);  // a is free again after o_proj
+      MatMul(g, m, L.down, nullptr, a, pool_, mm_);  // a is free again after o_proj
       for (int64_t i = 0; i < m * Ht; ++i) h[r0 * Ht + i] += a[i];
     }
     // transformers' hidden_states[i] for i < layers is the output of layer i - 1; the last entry is replaced

@@ -16,7 +16,8 @@ namespace idefics {
 
 class TextModel {
  public:
-  TextModel(const Idefics2Config& config, const TextWeights& weights, ThreadPool* pool);
+  TextModel(const Idefics2Config& config, const TextWeights& weights, ThreadPool* pool,
+            const MatMulOptions& mm);
 
   std::unique_ptr<TextKvCache> NewCache(int64_t capacity) const;
 
@@ -42,6 +43,7 @@ class TextModel {
   const Idefics2Config& c_;
   const TextWeights& w_;
   ThreadPool* pool_;
+  MatMulOptions mm_;             // options of the Linear layers
   std::vector<float> inv_freq_;  // [head_dim / 2]
   ScratchBuffer h_, x_, q_, k_, v_, a_, g_, u_, cos_, sin_, attn_scratch_;
 };

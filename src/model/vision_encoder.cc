@@ -18,11 +18,13 @@ Status VisionEncoder::Validate(const PixelImage& img) const {
   if (c_.num_channels != 3) return Unimplemented("vision_config.num_channels must be 3");
   if (img.width < p || img.height < p)
     return InvalidArgument("image of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                           " pixels is smaller than one " + std::to_string(p) + "x" + std::to_string(p) + " patch");
+                           " pixels is smaller than one " + std::to_string(p) + "x" + std::to_string(p) +
+                           " patch");
   if (img.width / p > nps || img.height / p > nps)
     return InvalidArgument("image of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                            " pixels has more than " + std::to_string(nps) +
-                           " patches per side (vision_config.image_size " + std::to_string(c_.image_size) + ")");
+                           " patches per side (vision_config.image_size " + std::to_string(c_.image_size) +
+                           ")");
   if (img.chw.size() != static_cast<size_t>(3) * img.width * img.height)
     return InvalidArgument("image chw holds " + std::to_string(img.chw.size()) + " floats, expected 3*" +
                            std::to_string(img.height) + "*" + std::to_string(img.width));
@@ -51,7 +53,7 @@ const float* VisionEncoder::Encode(const PixelImage& img, int64_t* nb_h_out, int
         }
     }
   float* h = h_.Get(S * H);  // [S, Hv] residual stream
-  MatMul(patches, S, w_.patch, w_.patch_b, h, pool_);
+  MatMul(patches, S, w_.patch, w_.patch_b, h, pool_, mm_);
   const std::vector<int64_t> pos = VisionPositionIds(nb_h, nb_w, c_.num_patches_per_side());
   for (int64_t s = 0; s < S; ++s) {
     const float* pe = w_.pos_embed + pos[s] * H;
@@ -89,16 +91,16 @@ const float* VisionEncoder::Encode(const PixelImage& img, int64_t* nb_h_out, int
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const VisionLayerWeights& L = w_.layers[l];
     LayerNorm(h, S, H, L.ln1_w, L.ln1_b, eps, x, pool_);
-    MatMul(x, S, L.q, L.q_b, q, pool_);
-    MatMul(x, S, L.k, L.k_b, k, pool_);
-    MatMul(x, S, L.v, L.v_b, v, pool_);
+    MatMul(x, S, L.q, L.q_b, q, pool_, mm_);
+    MatMul(x, S, L.k, L.k_b, k, pool_, mm_);
+    MatMul(x, S, L.v, L.v_b, v, pool_, mm_);
     Attention(args, sc, pool_);  // no mask: every patch of this image is valid
-    MatMul(a, S, L.o, L.o_b, x, pool_);
+    MatMul(a, S, L.o, L.o_b, x, pool_, mm_);
     for (int64_t i = 0; i < S * H; ++i) h[i] += x[i];
     LayerNorm(h, S, H, L.ln2_w, L.ln2_b, eps, x, pool_);
-    MatMul(x, S, L.fc1, L.fc1_b, f, pool_);
+    MatMul(x, S, L.fc1, L.fc1_b, f, pool_, mm_);
     GeluTanhInPlace(f, S * I, pool_);
-    MatMul(f, S, L.fc2, L.fc2_b, x, pool_);
+    MatMul(f, S, L.fc2, L.fc2_b, x, pool_, mm_);
     for (int64_t i = 0; i < S * H; ++i) h[i] += x[i];
     if (dump) dump("vision_hidden_states." + std::to_string(l + 1), h, grid);
   }

@@ -15,8 +15,9 @@ namespace idefics {
 
 class VisionEncoder {
  public:
-  VisionEncoder(const VisionConfig& config, const VisionWeights& weights, ThreadPool* pool)
-      : c_(config), w_(weights), pool_(pool) {}
+  VisionEncoder(const VisionConfig& config, const VisionWeights& weights, ThreadPool* pool,
+                const MatMulOptions& mm)
+      : c_(config), w_(weights), pool_(pool), mm_(mm) {}
 
   // Checks that the image can be encoded (3 channels, at least one patch per side, at most
   // num_patches_per_side patches per side, chw of the right size).
@@ -32,6 +33,7 @@ class VisionEncoder {
   const VisionConfig& c_;
   const VisionWeights& w_;
   ThreadPool* pool_;
+  MatMulOptions mm_;  // options of the Linear layers
   ScratchBuffer patches_, h_, x_, q_, k_, v_, a_, mlp_, attn_scratch_;
 };
 

@@ -7,25 +7,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "io/weight_registry.h"
+#include "model/weight_formats.h"
 #include "tensor/dtype.h"
 
 namespace idefics {
 namespace {
 
 bool Aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
-
-// Drops the (clean, file-backed) pages of a tensor that has been converted into its own buffer, so converting
-// a 33.6 GB f32 checkpoint to bf16 does not keep the f32 pages resident. Only whole pages inside the tensor.
-void ReleasePages(const TensorInfo& t) {
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-}
 
 // Runs fn(begin, end) over element ranges of n, on the pool when there is one.
 void Chunked(int64_t n, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
@@ -50,7 +44,7 @@ class Loader {
     } else {
       float* dst = reinterpret_cast<float*>(Alloc(t.numel() * 4));
       ConvertChunked(t, dst);
-      ReleasePages(t);
+      ReleaseSourcePages(t);
       r = dst;
     }
     Progress(t);
@@ -64,12 +58,22 @@ class Loader {
     return m;
   }
 
-  // A view in the tensor's own storage format (F32/BF16/F16), converted only when misaligned.
+  // A view in the tensor's own storage format (F32/BF16/F16), converted only when misaligned. With a block
+  // matrix format the table is rounded to bf16 instead (rows are looked up, never multiplied in blocks).
   WeightMatrix StorageMatrix(const std::string& name) {
     const TensorInfo& t = Get(name);
     WeightMatrix m;
     m.rows = t.shape[0];
     m.cols = t.numel() / std::max<int64_t>(1, t.shape[0]);
+    if (IsBlockFormat(opts_.matrix_format) && t.dtype != DType::kBF16) {
+      m.format = WeightFormat::kBF16;
+      uint8_t* dst = Alloc(static_cast<size_t>(m.rows) * m.row_bytes());
+      ConvertMatrixRows(t, m.rows, m.cols, m.format, dst, opts_.pool);
+      ReleaseSourcePages(t);
+      m.data = dst;
+      Progress(t);
+      return m;
+    }
     const size_t align = DTypeSize(t.dtype);
     if (t.dtype == DType::kF32 || t.dtype == DType::kBF16 || t.dtype == DType::kF16) {
       m.format = t.dtype == DType::kF32 ? WeightFormat::kF32
@@ -89,39 +93,35 @@ class Loader {
     return m;
   }
 
-  // A Linear weight in opts.matrix_format.
+  // A Linear weight: a quantized tensor of the folder is used in place (zero-copy); a float one is stored as
+  // PlanMatrixFormat(name, cols, opts.matrix_format) (in place when the file already holds that format).
   WeightMatrix Matrix(const std::string& name) {
     const TensorInfo& t = Get(name);
-    const WeightFormat fmt = opts_.matrix_format;
-    WeightMatrix m{fmt, t.shape[0], t.shape[1], nullptr};
+    StatusOr<std::optional<QuantizedLayout>> q = FindQuantizedLayout(*w_->store, t);
+    IDEFICS_CHECK_MSG(q.ok(), name.c_str());  // CheckWeights validated the layout
+    if (q->has_value()) {
+      const QuantizedLayout& l = **q;
+      InPlace(t);
+      Progress(t);
+      return WeightMatrix{l.format, l.rows, l.cols, t.data};
+    }
+    const int64_t rows = t.shape[0], cols = t.numel() / std::max<int64_t>(1, rows);
+    const WeightFormat fmt = PlanMatrixFormat(name, cols, opts_.matrix_format);
+    WeightMatrix m{fmt, rows, cols, nullptr};
+    const bool is_float = fmt == WeightFormat::kF32 || fmt == WeightFormat::kBF16 || fmt == WeightFormat::kF16;
     const DType same = fmt == WeightFormat::kF32 ? DType::kF32 : fmt == WeightFormat::kBF16 ? DType::kBF16 : DType::kF16;
-    if (t.dtype == same && Aligned(t.data, DTypeSize(same))) {
+    if (is_float && t.dtype == same && Aligned(t.data, DTypeSize(same))) {
       m.data = t.data;  // zero-copy: the matrix is used straight from the page cache
       InPlace(t);
       Progress(t);
       return m;
     }
-    const int64_t n = t.numel();
-    if (fmt == WeightFormat::kF32) {
-      float* dst = reinterpret_cast<float*>(Alloc(n * 4));
-      ConvertChunked(t, dst);
-      m.data = dst;
-    } else {
-      IDEFICS_CHECK(fmt == WeightFormat::kBF16 || fmt == WeightFormat::kF16);
-      auto* dst = reinterpret_cast<uint16_t*>(Alloc(n * 2));
-      const bool bf16 = fmt == WeightFormat::kBF16;
-      Chunked(n, opts_.pool, [&](int64_t b, int64_t e) {
-        float buf[1024];
-        for (int64_t i = b; i < e; i += 1024) {
-          const int64_t c = std::min<int64_t>(1024, e - i);
-          ConvertToF32(t.dtype, t.data + i * DTypeSize(t.dtype), buf, c);
-          // Round-to-nearest-even, as tensor.to(torch.bfloat16 / float16).
-          for (int64_t j = 0; j < c; ++j) dst[i + j] = bf16 ? F32ToBf16(buf[j]) : F32ToF16(buf[j]);
-        }
-      });
-      m.data = dst;
-    }
-    ReleasePages(t);
+    // Streams row blocks from the mapping into the owned buffer, then drops the source pages, so peak memory
+    // stays near the converted size (the float32 idefics2-8b is 33.6 GB; q4_0 is ~5 GB).
+    uint8_t* dst = Alloc(static_cast<size_t>(rows) * m.row_bytes());
+    ConvertMatrixRows(t, rows, cols, fmt, dst, opts_.pool);
+    m.data = dst;
+    ReleaseSourcePages(t);
     Progress(t);
     return m;
   }
@@ -178,11 +178,6 @@ class Loader {
 
 StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& c,
                                                          const ModelLoadOptions& opts) {
-  if (opts.matrix_format == WeightFormat::kQ8_0 || opts.matrix_format == WeightFormat::kQ4_0) {
-    // TODO(model): quantize at load once the block quantizers land in src/kernels (kernels branch).
-    return Unimplemented(std::string("weight format ") + WeightFormatName(opts.matrix_format) +
-                         ": quantizing at load time is not implemented yet");
-  }
   auto w = std::make_unique<ModelWeights>();
   ASSIGN_OR_RETURN(w->store, TensorStore::OpenFolder(dir));
   const std::vector<WeightSpec> specs = DeclareIdefics2Weights(c);

@@ -91,8 +91,10 @@ struct ModelWeights {
 };
 
 // Opens <dir>'s safetensors, checks every tensor against the config (all problems in one message) and builds
-// the views. Matrices are stored as opts.matrix_format (F32/BF16/F16; block formats: Unimplemented for now);
-// everything else is float32, except embed_tokens which stays in its storage format.
+// the views. Matrices are stored as PlanMatrixFormat(name, cols, opts.matrix_format) (model/weight_formats.h),
+// quantized at load time row block by row block for q8_0/q4_0; matrices already quantized in the folder
+// (`idefics quantize`) are used in place whatever the requested format. Everything else is float32, except
+// embed_tokens which stays in its storage format (bf16 when a block format is requested).
 StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& config,
                                                          const ModelLoadOptions& opts);
 

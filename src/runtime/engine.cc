@@ -17,7 +17,9 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "kernels/matmul.h"
+#include "io/weight_registry.h"
 #include "model/idefics2_model.h"
+#include "model/weight_formats.h"
 #include "runtime/generator.h"
 #include "runtime/prompt.h"
 #include "runtime/sequence_state_impl.h"
@@ -33,13 +35,12 @@ double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-StatusOr<WeightFormat> ParseWeightsDtype(const std::string& s) {
-  if (s == "f32" || s == "float32") return WeightFormat::kF32;
-  if (s == "bf16" || s == "bfloat16") return WeightFormat::kBF16;
-  if (s == "f16" || s == "float16") return WeightFormat::kF16;
-  if (s == "q8_0") return WeightFormat::kQ8_0;
-  if (s == "q4_0") return WeightFormat::kQ4_0;
-  return InvalidArgument("unknown weights dtype '" + s + "' (expected f32, bf16, f16, q8_0 or q4_0)");
+// "auto" (or empty): the folder's idefics_quant format when `idefics quantize` wrote it, else f32.
+StatusOr<WeightFormat> ResolveWeightsDtype(const std::string& s, const TensorStore& store) {
+  if (!s.empty() && s != "auto") return ParseWeightFormat(s);
+  const std::string stored = StoreQuantFormat(store);
+  if (stored.empty()) return WeightFormat::kF32;
+  return ParseWeightFormat(stored);
 }
 
 // /proc/meminfo's MemAvailable in bytes; 0 when unknown. IDEFICS_MEM_AVAILABLE (bytes) overrides it so the
@@ -102,14 +103,22 @@ Engine::Engine() : s_(std::make_unique<State>()) {}
 Engine::~Engine() = default;
 
 StatusOr<uint64_t> EstimateWeightBytes(const std::string& model_dir, const std::string& weights_dtype) {
-  ASSIGN_OR_RETURN(WeightFormat format, ParseWeightsDtype(weights_dtype));
   ASSIGN_OR_RETURN(auto store, TensorStore::OpenFolder(model_dir));
+  ASSIGN_OR_RETURN(WeightFormat format, ResolveWeightsDtype(weights_dtype, *store));
   uint64_t bytes = 0;
   for (const TensorInfo* t : store->All()) {
-    // Matrices (Linear, embeddings, conv kernels) take the chosen storage; vectors (norms, biases) stay f32.
-    if (t->shape.size() >= 2 && t->shape.back() % 32 == 0) {
-      const int64_t rows = t->numel() / t->shape.back();
-      bytes += static_cast<uint64_t>(rows) * WeightRowBytes(format, t->shape.back());
+    StatusOr<std::optional<QuantizedLayout>> q = FindQuantizedLayout(*store, *t);
+    if (!q.ok()) return q.status();
+    const bool embed = t->name.find("embed_tokens") != std::string::npos;
+    if (q->has_value() || (embed && IsBlockFormat(format) && t->dtype == DType::kBF16)) {
+      bytes += t->nbytes;  // used in place
+    } else if (embed && IsBlockFormat(format)) {
+      bytes += static_cast<uint64_t>(t->numel()) * 2;  // rounded to bf16
+    } else if (t->shape.size() == 2 && !embed && t->name.find("position_embedding") == std::string::npos &&
+               t->name.find("latents") == std::string::npos) {
+      // A Linear weight in its planned format.
+      const int64_t cols = t->shape[1];
+      bytes += static_cast<uint64_t>(t->shape[0]) * WeightRowBytes(PlanMatrixFormat(t->name, cols, format), cols);
     } else {
       bytes += static_cast<uint64_t>(t->numel()) * 4;
     }
@@ -124,7 +133,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (!std::filesystem::is_directory(options.model_dir, ec)) {
     return NotFound("model folder '" + options.model_dir + "' does not exist or is not a folder");
   }
-  ASSIGN_OR_RETURN(WeightFormat format, ParseWeightsDtype(options.weights_dtype));
+  const bool auto_dtype = options.weights_dtype.empty() || options.weights_dtype == "auto";
+  WeightFormat format = WeightFormat::kF32;
+  if (!auto_dtype) {
+    ASSIGN_OR_RETURN(format, ParseWeightFormat(options.weights_dtype));
+  }
   std::unique_ptr<Engine> e(new Engine());
   State& s = *e->s_;
   ASSIGN_OR_RETURN(s.folder, ModelFolder::Load(options.model_dir));
@@ -171,6 +184,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     if (word.size() == 1) AddUnique(&s.banned_ids, word[0]);
   }
 
+  if (auto_dtype) {
+    ASSIGN_OR_RETURN(auto store, TensorStore::OpenFolder(options.model_dir));
+    ASSIGN_OR_RETURN(format, ResolveWeightsDtype(options.weights_dtype, *store));
+  }
   s.pool = std::make_unique<ThreadPool>(options.threads);
   ModelLoadOptions mopts;
   mopts.matrix_format = format;

@@ -10,7 +10,6 @@
 #include "image/image_processor.h"
 #include "io/model_config.h"
 #include "model/idefics2_model.h"
-#include "runtime/prompt.h"
 
 namespace idefics::server {
 namespace {
@@ -57,16 +56,15 @@ class EngineBackend : public Backend {
 
   StatusOr<std::vector<int32_t>> BuildPrompt(const std::vector<ChatMessage>& messages, bool split) const override {
     GenerationRequest request;
+    request.split = split;
     for (const ChatMessage& m : messages) {
       Message msg{m.role, {}};
-      // Image parts only need to be images here: RenderPrompt turns each into "<image>".
+      // Image parts only need to be images here: the template writes each as "<image>" (expanded by split).
       for (const ChatPart& p : m.parts)
         msg.content.push_back(p.is_image ? ContentPart::ImageBytes("") : ContentPart::Text(p.text));
       request.messages.push_back(std::move(msg));
     }
-    const ModelFolder& folder = engine_->folder();
-    ASSIGN_OR_RETURN(PromptText text, RenderPrompt(request, folder.processor.chat_template));
-    return TokenizePrompt(engine_->tokenizer(), text.text, folder.processor.image_seq_len, split);
+    return engine_->PromptIds(request);
   }
 
   std::unique_ptr<SequenceDecoder> NewSequence(const GenerationSettings& settings,

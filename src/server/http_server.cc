@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -11,6 +12,9 @@
 #include "server/routes.h"
 
 namespace idefics::server {
+namespace {
+constexpr int kListenBacklog = 1024;
+}  // namespace
 
 InferenceServer::InferenceServer(ServerOptions options)
     : state_(std::make_unique<ServerState>(std::move(options))), http_(std::make_unique<httplib::Server>()) {
@@ -30,11 +34,24 @@ StatusOr<int> InferenceServer::Start() {
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
   http_->set_keep_alive_timeout(5);
+  // Each SSE chunk is a small write: without TCP_NODELAY, Nagle's algorithm holds it back until the client's
+  // delayed ACK (~40 ms), turning a token stream into bursts.
+  http_->set_tcp_nodelay(true);
+  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library): a burst of clients overflows
+  // it and connections stall or fail. We keep the listening socket and raise the backlog after binding
+  // (listen() on a listening socket updates it). Only SO_REUSEADDR, not httplib's SO_REUSEPORT: a second
+  // server on the same port must fail to start.
+  http_->set_socket_options([this](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd_ = sock;
+  });
   RegisterRoutes(*http_, *state_);
   const int port = opt.port == 0 ? http_->bind_to_any_port(opt.host) : (http_->bind_to_port(opt.host, opt.port)
                                                                              ? opt.port : -1);
   if (port <= 0) return IoError("cannot listen on " + opt.host + ":" + std::to_string(opt.port));
   port_ = port;
+  if (listen_fd_ >= 0) ::listen(listen_fd_, kListenBacklog);
   listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
   return port;
 }

@@ -43,6 +43,7 @@ class InferenceServer {
   std::thread listen_thread_;
   std::thread load_thread_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket (owned by httplib)
   bool stopped_ = false;
 };
 

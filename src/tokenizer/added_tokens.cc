@@ -17,7 +17,9 @@ AddedTokenMatcher::~AddedTokenMatcher() = default;
 AddedTokenMatcher::AddedTokenMatcher(AddedTokenMatcher&&) noexcept = default;
 AddedTokenMatcher& AddedTokenMatcher::operator=(AddedTokenMatcher&&) noexcept = default;
 
-bool AddedTokenMatcher::empty() const { return root_->children.empty(); }
+bool AddedTokenMatcher::empty() const {
+  return root_->children.empty();
+}
 
 void AddedTokenMatcher::Add(const AddedToken& token) {
   if (token.content.empty()) return;
@@ -32,7 +34,9 @@ void AddedTokenMatcher::Add(const AddedToken& token) {
 }
 
 namespace {
-bool IsStripSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsStripSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 }  // namespace
 
 std::vector<TextSegment> AddedTokenMatcher::Split(std::string_view text) const {

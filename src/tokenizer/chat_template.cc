@@ -45,16 +45,18 @@ StatusOr<std::string> LoadChatTemplateSource(const std::string& model_dir) {
     ASSIGN_OR_RETURN(std::string source, TemplateFromJson(model_dir + "/" + file));
     if (!source.empty()) return source;
   }
-  return NotFound(model_dir +
-                  ": no chat template (looked in chat_template.jinja, chat_template.json, processor_config.json, "
-                  "tokenizer_config.json)");
+  return NotFound(
+      model_dir +
+      ": no chat template (looked in chat_template.jinja, chat_template.json, processor_config.json, "
+      "tokenizer_config.json)");
 }
 
 json SpecialTokenVariables(const Tokenizer& tokenizer) {
   return json{{"bos_token", tokenizer.bos_token()},
               {"eos_token", tokenizer.eos_token()},
               {"unk_token", tokenizer.unk_token()},
-              {"pad_token", tokenizer.pad_token()}};
+              {"pad_token", tokenizer.pad_token()},
+              {"additional_special_tokens", tokenizer.additional_special_tokens()}};
 }
 
 StatusOr<ChatTemplate> ChatTemplate::FromSource(std::string_view source) {

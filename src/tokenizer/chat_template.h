@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 
@@ -20,7 +19,8 @@ class Tokenizer;
 // when none has one.
 StatusOr<std::string> LoadChatTemplateSource(const std::string& model_dir);
 
-// The special-token variables transformers passes to templates: bos_token, eos_token, unk_token, pad_token.
+// The special-token variables transformers passes to templates: bos_token, eos_token, unk_token, pad_token,
+// additional_special_tokens.
 nlohmann::json SpecialTokenVariables(const Tokenizer& tokenizer);
 
 // A parsed chat template; parse once, render per request (Render is const and thread-safe).

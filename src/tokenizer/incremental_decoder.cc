@@ -7,7 +7,8 @@
 
 namespace idefics::tokenizer {
 
-IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special, bool strip_leading_space)
+IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special,
+                                       bool strip_leading_space)
     : tokenizer_(&tokenizer), skip_special_(skip_special), strip_leading_space_(strip_leading_space) {}
 
 std::string IncrementalDecoder::Push(int32_t id) {

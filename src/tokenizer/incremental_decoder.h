@@ -13,7 +13,8 @@ class IncrementalDecoder {
  public:
   // `tokenizer` must outlive the decoder. When `strip_leading_space`, the first space of the whole stream is
   // dropped (the dummy prefix), like Tokenizer::Decode.
-  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special = true, bool strip_leading_space = true);
+  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special = true,
+                              bool strip_leading_space = true);
 
   // Adds one token and returns the text that is now complete (possibly ""). Bytes of a multi-byte
   // character split over several byte tokens are held back until the character is complete; an ill-formed

@@ -3,9 +3,8 @@
 // environment transformers' apply_chat_template uses.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

@@ -2,9 +2,8 @@
 // jinja_parser and walked by jinja_eval. Mirrors the node kinds of jinja2.nodes that templates use.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,11 +44,11 @@ using Body = std::vector<StmtPtr>;
 
 struct Stmt {
   enum class Kind {
-    kText,      // text
-    kOutput,    // {{ expr }}
-    kIf,        // branches (condition, body); else_body
-    kFor,       // {% for targets in expr [if cond] %} body {% else %} else_body {% endfor %}
-    kSet,       // {% set targets[0][.attr] = expr %}
+    kText,    // text
+    kOutput,  // {{ expr }}
+    kIf,      // branches (condition, body); else_body
+    kFor,     // {% for targets in expr [if cond] %} body {% else %} else_body {% endfor %}
+    kSet,     // {% set targets[0][.attr] = expr %}
     kBreak,
     kContinue,
   };

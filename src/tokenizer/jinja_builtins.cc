@@ -5,13 +5,16 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 
 namespace idefics::tokenizer::jinja {
 namespace {
 
 const Value kNone = nullptr;
 
-bool IsPySpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsPySpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -64,11 +67,12 @@ StatusOr<std::string> RequireString(const Value& v, const std::string& what) {
 
 // str.startswith / endswith with a string or a list (tuple) of strings.
 StatusOr<bool> AffixMatch(const std::string& s, const Value& affix, bool prefix) {
-  std::vector<Value> options = affix.is_array() ? std::vector<Value>(affix.begin(), affix.end())
-                                                : std::vector<Value>{affix};
+  std::vector<Value> options =
+      affix.is_array() ? std::vector<Value>(affix.begin(), affix.end()) : std::vector<Value>{affix};
   for (const Value& o : options) {
     ASSIGN_OR_RETURN(std::string a, RequireString(o, prefix ? "startswith()" : "endswith()"));
-    if (a.size() <= s.size() && (prefix ? s.compare(0, a.size(), a) : s.compare(s.size() - a.size(), a.size(), a)) == 0) {
+    if (a.size() <= s.size() &&
+        (prefix ? s.compare(0, a.size(), a) : s.compare(s.size() - a.size(), a.size(), a)) == 0) {
       return true;
     }
   }
@@ -162,6 +166,27 @@ StatusOr<Value> DictMethod(const Value& d, const std::string& name, const CallAr
   return Unimplemented("dict method '" + name + "()'");
 }
 
+// json.dumps(v, ensure_ascii=False) without indent: ", " and ": " separators (transformers' tojson).
+std::string PyJsonDump(const Value& v) {
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + PyJsonDump(v[i]);
+    return out + "]";
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [k, item] : v.items()) {
+      out += (first ? "" : ", ") + Value(k).dump(-1, ' ', false, Value::error_handler_t::replace) + ": " +
+             PyJsonDump(item);
+      first = false;
+    }
+    return out + "}";
+  }
+  if (IsUndefined(v)) return "null";
+  return v.dump(-1, ' ', false, Value::error_handler_t::replace);
+}
+
 }  // namespace
 
 StatusOr<Value> CallMethod(const Value& object, const std::string& name, const CallArgs& args) {
@@ -234,15 +259,17 @@ StatusOr<Value> ApplyFilter(const std::string& name, const Value& v, const CallA
     return a.Get(0, "default", Value(0.0));
   }
   if (name == "abs") {
-    if (v.is_number_float()) return Value(std::fabs(v.get<double>()));
+    if (v.is_number_float() || v.get<int64_t>() == INT64_MIN) return Value(std::fabs(v.get<double>()));
     if (v.is_number()) return Value(std::llabs(v.get<int64_t>()));
     return InvalidArgument("abs of a " + TypeName(v));
   }
   if (name == "tojson") {
     const Value& indent = a.Get(0, "indent", kNone);
     if (IsUndefined(v)) return InvalidArgument("tojson of an undefined value");
-    return Value(v.dump(indent.is_number_integer() ? indent.get<int>() : -1, ' ', false,
-                            Value::error_handler_t::replace));
+    if (indent.is_number_integer()) {
+      return Value(v.dump(indent.get<int>(), ' ', false, Value::error_handler_t::replace));
+    }
+    return Value(PyJsonDump(v));
   }
   if (name == "items") return CallMethod(v, "items", CallArgs{});
   return Unimplemented("filter '" + name + "'");
@@ -291,7 +318,8 @@ StatusOr<Value> CallGlobal(const std::string& name, const CallArgs& args, bool* 
     for (size_t i = 0; n > 1 && i < n; ++i) p[i] = args.positional[i].get<int64_t>();
     if (p[2] == 0) return InvalidArgument("range() step must not be zero");
     Value out = Value::array();
-    for (int64_t i = p[0]; (p[2] > 0 ? i < p[1] : i > p[1]) && out.size() < 1000000; i += p[2]) out.push_back(i);
+    for (int64_t i = p[0]; (p[2] > 0 ? i < p[1] : i > p[1]) && out.size() < 1000000; i += p[2])
+      out.push_back(i);
     return out;
   }
   *found = false;

@@ -1,6 +1,7 @@
 // Interpreter of the parsed Jinja subset: evaluates expressions to json values and executes statements
 // into the output string. Mirrors jinja2's runtime (scoping of for loops, loop.*, undefined values).
 #include <cmath>
+#include <cstdint>
 #include <unordered_map>
 
 #include "tokenizer/jinja.h"
@@ -57,7 +58,8 @@ class Interpreter {
       RETURN_IF_ERROR(ExecOne(*s, flow));
       if (*flow != Flow::kNormal) return Status::Ok();
       if (out_->size() > kMaxOutputBytes) {
-        return ResourceExhausted("chat template output exceeds " + std::to_string(kMaxOutputBytes) + " bytes");
+        return ResourceExhausted("chat template output exceeds " + std::to_string(kMaxOutputBytes) +
+                                 " bytes");
       }
     }
     return Status::Ok();
@@ -143,8 +145,8 @@ class Interpreter {
     for (size_t i = 0; st.ok() && i < n; ++i) {
       st = Bind(s, items[i]);
       if (!st.ok()) break;
-      Value loop = {{"index", i + 1}, {"index0", i},         {"first", i == 0},          {"last", i + 1 == n},
-                    {"length", n},    {"revindex", n - i},   {"revindex0", n - i - 1}};
+      Value loop = {{"index", i + 1}, {"index0", i},       {"first", i == 0},       {"last", i + 1 == n},
+                    {"length", n},    {"revindex", n - i}, {"revindex0", n - i - 1}};
       loop["previtem"] = i > 0 ? items[i - 1] : Undefined();
       loop["nextitem"] = i + 1 < n ? items[i + 1] : Undefined();
       scopes_.back()["loop"] = std::move(loop);
@@ -233,7 +235,7 @@ class Interpreter {
         if (e.name == "not") return Value(!Truthy(v));
         if (!v.is_number()) return InvalidArgument("unary '" + e.name + "' on a " + TypeName(v));
         if (e.name == "+") return v;
-        if (v.is_number_float()) return Value(-v.get<double>());
+        if (v.is_number_float() || v.get<int64_t>() == INT64_MIN) return Value(-v.get<double>());
         return Value(-v.get<int64_t>());
       }
       case K::kBinary:
@@ -298,7 +300,8 @@ class Interpreter {
     const int64_t start = clamp(p[0], given[0], p[2] > 0 ? 0 : n - 1);
     const int64_t stop = clamp(p[1], given[1], p[2] > 0 ? n : -1);
     std::vector<Value> picked;
-    for (int64_t i = start; p[2] > 0 ? i < stop : i > stop; i += p[2]) picked.push_back(items[static_cast<size_t>(i)]);
+    for (int64_t i = start; p[2] > 0 ? i < stop : i > stop; i += p[2])
+      picked.push_back(items[static_cast<size_t>(i)]);
     if (obj.is_string()) {
       std::string s;
       for (const Value& c : picked) s += c.get<std::string>();
@@ -327,7 +330,9 @@ class Interpreter {
     return Unimplemented("calling an expression that is not a function or method");
   }
 
-  static bool BothInt(const Value& a, const Value& b) { return a.is_number_integer() && b.is_number_integer(); }
+  static bool BothInt(const Value& a, const Value& b) {
+    return a.is_number_integer() && b.is_number_integer();
+  }
 
   StatusOr<Value> EvalBinary(const Expr& e) {
     const std::string& op = e.name;
@@ -356,32 +361,43 @@ class Interpreter {
     }
     if (op == "*" && a.is_string() && b.is_number_integer()) {
       std::string out;
-      for (int64_t i = 0; i < b.get<int64_t>() && out.size() < kMaxOutputBytes; ++i) out += a.get<std::string>();
+      for (int64_t i = 0; i < b.get<int64_t>() && out.size() < kMaxOutputBytes; ++i)
+        out += a.get<std::string>();
       return Value(out);
     }
     if (!a.is_number() || !b.is_number()) {
-      return InvalidArgument("unsupported operand types for '" + op + "': " + TypeName(a) + " and " + TypeName(b));
+      return InvalidArgument("unsupported operand types for '" + op + "': " + TypeName(a) + " and " +
+                             TypeName(b));
     }
     if (BothInt(a, b) && op != "/" && op != "**") {
       const int64_t x = a.get<int64_t>(), y = b.get<int64_t>();
-      if (op == "+") return Value(x + y);
-      if (op == "-") return Value(x - y);
-      if (op == "*") return Value(x * y);
+      int64_t r = 0;  // Python ints do not overflow; past int64 we fall back to floats below
+      if (op == "+" && !__builtin_add_overflow(x, y, &r)) return Value(r);
+      if (op == "-" && !__builtin_sub_overflow(x, y, &r)) return Value(r);
+      if (op == "*" && !__builtin_mul_overflow(x, y, &r)) return Value(r);
+      if (op == "+" || op == "-" || op == "*") return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
       if (y == 0) return InvalidArgument("integer division or modulo by zero");
-      int64_t q = x / y, r = x % y;
+      if (x == INT64_MIN && y == -1) return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
+      int64_t q = x / y;
+      r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {  // Python floors
         --q;
         r += y;
       }
       return Value(op == "//" ? q : r);
     }
-    const double x = a.get<double>(), y = b.get<double>();
+    return EvalFloat(op, a.get<double>(), b.get<double>(), a, b);
+  }
+
+  static StatusOr<Value> EvalFloat(const std::string& op, double x, double y, const Value& a,
+                                   const Value& b) {
     if (op == "+") return Value(x + y);
     if (op == "-") return Value(x - y);
     if (op == "*") return Value(x * y);
     if (op == "**") {
       const double r = std::pow(x, y);
-      if (BothInt(a, b) && b.get<int64_t>() >= 0 && std::fabs(r) < 9e18) return Value(static_cast<int64_t>(r));
+      if (BothInt(a, b) && b.get<int64_t>() >= 0 && std::fabs(r) < 9e18)
+        return Value(static_cast<int64_t>(r));
       return Value(r);
     }
     if (y == 0) return InvalidArgument("division by zero");

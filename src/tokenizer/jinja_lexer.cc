@@ -7,9 +7,15 @@
 namespace idefics::tokenizer::jinja {
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool IsNameStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool IsNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool IsNameStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 class Lexer {
  public:
@@ -87,7 +93,8 @@ class Lexer {
     const TokenKind end_kind = close_char == '}' ? TokenKind::kVarEnd : TokenKind::kBlockEnd;
     while (true) {
       while (pos_ < src_.size() && IsSpace(src_[pos_])) ++pos_;
-      if (pos_ >= src_.size()) return Error(pos_, "unterminated tag (missing '" + std::string(1, close_char) + "}')");
+      if (pos_ >= src_.size())
+        return Error(pos_, "unterminated tag (missing '" + std::string(1, close_char) + "}')");
       const char c = src_[pos_];
       if ((c == '-' || c == '+') && pos_ + 2 < src_.size() + 0 && src_[pos_ + 1] == close_char &&
           src_[pos_ + 2] == '}') {
@@ -119,13 +126,14 @@ class Lexer {
     const size_t start = pos_;
     while (pos_ < src_.size() && std::isdigit(static_cast<unsigned char>(src_[pos_]))) ++pos_;
     bool is_float = false;
-    if (pos_ + 1 < src_.size() && src_[pos_] == '.' && std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
+    if (pos_ + 1 < src_.size() && src_[pos_] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
       is_float = true;
       ++pos_;
       while (pos_ < src_.size() && std::isdigit(static_cast<unsigned char>(src_[pos_]))) ++pos_;
     }
-    out_.push_back({is_float ? TokenKind::kFloat : TokenKind::kInteger, std::string(src_.substr(start, pos_ - start)),
-                    start});
+    out_.push_back({is_float ? TokenKind::kFloat : TokenKind::kInteger,
+                    std::string(src_.substr(start, pos_ - start)), start});
     return Status::Ok();
   }
 
@@ -137,13 +145,26 @@ class Lexer {
       if (c == '\\' && pos_ < src_.size()) {
         const char e = src_[pos_++];
         switch (e) {
-          case 'n': value += '\n'; break;
-          case 't': value += '\t'; break;
-          case 'r': value += '\r'; break;
-          case '\\': value += '\\'; break;
-          case '\'': value += '\''; break;
-          case '"': value += '"'; break;
-          case '\n': break;  // line continuation
+          case 'n':
+            value += '\n';
+            break;
+          case 't':
+            value += '\t';
+            break;
+          case 'r':
+            value += '\r';
+            break;
+          case '\\':
+            value += '\\';
+            break;
+          case '\'':
+            value += '\'';
+            break;
+          case '"':
+            value += '"';
+            break;
+          case '\n':
+            break;  // line continuation
           default:  // Python keeps unknown escapes verbatim
             value += '\\';
             value += e;
@@ -187,7 +208,15 @@ class Lexer {
 
 }  // namespace
 
-StatusOr<std::vector<Token>> Lex(std::string_view source) { return Lexer(source).Run(); }
+StatusOr<std::vector<Token>> Lex(std::string_view source) {
+  // jinja2's keep_trailing_newline=False: one newline at the very end of the template is dropped.
+  if (source.ends_with("\r\n")) {
+    source.remove_suffix(2);
+  } else if (source.ends_with("\n")) {
+    source.remove_suffix(1);
+  }
+  return Lexer(source).Run();
+}
 
 std::string DescribePosition(std::string_view source, size_t pos) {
   size_t line = 1, col = 1;

@@ -33,7 +33,8 @@ struct Token {
 
 // Tokenizes `source`. Whitespace control is applied to the kText tokens: "-" strips all whitespace next to
 // the tag; without "-", a block/comment tag drops the single newline after it (trim_blocks) and the
-// spaces/tabs between the line start and itself (lstrip_blocks, disabled by "{%+").
+// spaces/tabs between the line start and itself (lstrip_blocks, disabled by "{%+"). One newline at the end
+// of the template is dropped (keep_trailing_newline=False).
 StatusOr<std::vector<Token>> Lex(std::string_view source);
 
 // "line L, column C" of a byte offset, for error messages.

@@ -52,15 +52,21 @@ class Parser {
     return InvalidArgument("chat template " + DescribePosition(src_, pos) + ": " + what);
   }
   Status Unsupported(size_t pos, const std::string& what) const {
-    return Unimplemented("chat template " + DescribePosition(src_, pos) + ": unsupported Jinja construct: " + what);
+    return Unimplemented("chat template " + DescribePosition(src_, pos) +
+                         ": unsupported Jinja construct: " + what);
   }
   std::string Describe(const Token& t) const {
     switch (t.kind) {
-      case TokenKind::kEnd: return "end of template";
-      case TokenKind::kVarEnd: return "'}}'";
-      case TokenKind::kBlockEnd: return "'%}'";
-      case TokenKind::kText: return "template text";
-      default: return "'" + t.value + "'";
+      case TokenKind::kEnd:
+        return "end of template";
+      case TokenKind::kVarEnd:
+        return "'}}'";
+      case TokenKind::kBlockEnd:
+        return "'%}'";
+      case TokenKind::kText:
+        return "template text";
+      default:
+        return "'" + t.value + "'";
     }
   }
   Status ExpectOp(const char* op) {
@@ -75,7 +81,8 @@ class Parser {
     return Error(Peek().pos, std::string("expected ") + what + ", found " + Describe(Peek()));
   }
   StatusOr<std::string> ExpectName() {
-    if (Peek().kind != TokenKind::kName) return Error(Peek().pos, "expected a name, found " + Describe(Peek()));
+    if (Peek().kind != TokenKind::kName)
+      return Error(Peek().pos, "expected a name, found " + Describe(Peek()));
     return Advance().value;
   }
 
@@ -124,7 +131,19 @@ class Parser {
       RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
       return MakeStmt(tag == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, pos);
     }
-    static const char* kKnownEnds[] = {"endif", "endfor", "elif", "else", "endset"};
+    if (tag == "generation") {  // transformers' AssistantTracker block: renders its body unchanged
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      StmtPtr s = MakeStmt(Stmt::Kind::kIf, pos);
+      ExprPtr always = Node(Kind::kLiteral, pos);
+      always->literal = true;
+      Body body;
+      std::string end;
+      RETURN_IF_ERROR(ParseBody({"endgeneration"}, &body, &end));
+      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+      s->branches.emplace_back(std::move(always), std::move(body));
+      return s;
+    }
+    static const char* kKnownEnds[] = {"endif", "endfor", "elif", "else", "endset", "endgeneration"};
     for (const char* e : kKnownEnds) {
       if (tag == e) return Error(pos, "unexpected {% " + tag + " %} (no matching opening tag)");
     }
@@ -161,8 +180,8 @@ class Parser {
     if (!AcceptName("in")) return Error(Peek().pos, "expected 'in' in for loop, found " + Describe(Peek()));
     ASSIGN_OR_RETURN(s->expr, ParseOr());  // no conditional expression: "if" filters the loop
     if (AcceptName("if")) {
-        ASSIGN_OR_RETURN(s->cond, ParseOr());
-      }
+      ASSIGN_OR_RETURN(s->cond, ParseOr());
+    }
     if (IsName("recursive")) return Unsupported(Peek().pos, "recursive for loop");
     RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
     std::string end;
@@ -180,10 +199,11 @@ class Parser {
     ASSIGN_OR_RETURN(std::string name, ExpectName());
     s->targets.push_back(std::move(name));
     if (AcceptOp(".")) {
-        ASSIGN_OR_RETURN(s->attr, ExpectName());
-      }
+      ASSIGN_OR_RETURN(s->attr, ExpectName());
+    }
     if (IsOp(",")) return Unsupported(Peek().pos, "{% set %} with several targets");
-    if (Peek().kind == TokenKind::kBlockEnd) return Unsupported(Peek().pos, "block {% set %} ... {% endset %}");
+    if (Peek().kind == TokenKind::kBlockEnd)
+      return Unsupported(Peek().pos, "block {% set %} ... {% endset %}");
     RETURN_IF_ERROR(ExpectOp("="));
     ASSIGN_OR_RETURN(s->expr, ParseExpression());
     RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));

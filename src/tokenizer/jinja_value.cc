@@ -20,15 +20,23 @@ const Value& CallArgs::Get(size_t i, const char* name, const Value& fallback) co
 bool Truthy(const Value& v) {
   switch (v.type()) {
     case Value::value_t::null:
-    case Value::value_t::discarded: return false;
-    case Value::value_t::boolean: return v.get<bool>();
-    case Value::value_t::number_integer: return v.get<int64_t>() != 0;
-    case Value::value_t::number_unsigned: return v.get<uint64_t>() != 0;
-    case Value::value_t::number_float: return v.get<double>() != 0.0;
-    case Value::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case Value::value_t::discarded:
+      return false;
+    case Value::value_t::boolean:
+      return v.get<bool>();
+    case Value::value_t::number_integer:
+      return v.get<int64_t>() != 0;
+    case Value::value_t::number_unsigned:
+      return v.get<uint64_t>() != 0;
+    case Value::value_t::number_float:
+      return v.get<double>() != 0.0;
+    case Value::value_t::string:
+      return !v.get_ref<const std::string&>().empty();
     case Value::value_t::array:
-    case Value::value_t::object: return !v.empty();
-    default: return true;
+    case Value::value_t::object:
+      return !v.empty();
+    default:
+      return true;
   }
 }
 
@@ -48,14 +56,22 @@ std::string FloatToPy(double d) {
 
 std::string ToPyString(const Value& v) {
   switch (v.type()) {
-    case Value::value_t::discarded: return "";
-    case Value::value_t::null: return "None";
-    case Value::value_t::boolean: return v.get<bool>() ? "True" : "False";
-    case Value::value_t::number_integer: return std::to_string(v.get<int64_t>());
-    case Value::value_t::number_unsigned: return std::to_string(v.get<uint64_t>());
-    case Value::value_t::number_float: return FloatToPy(v.get<double>());
-    case Value::value_t::string: return v.get<std::string>();
-    default: return Repr(v);
+    case Value::value_t::discarded:
+      return "";
+    case Value::value_t::null:
+      return "None";
+    case Value::value_t::boolean:
+      return v.get<bool>() ? "True" : "False";
+    case Value::value_t::number_integer:
+      return std::to_string(v.get<int64_t>());
+    case Value::value_t::number_unsigned:
+      return std::to_string(v.get<uint64_t>());
+    case Value::value_t::number_float:
+      return FloatToPy(v.get<double>());
+    case Value::value_t::string:
+      return v.get<std::string>();
+    default:
+      return Repr(v);
   }
 }
 
@@ -99,16 +115,25 @@ std::string Repr(const Value& v) {
 
 std::string TypeName(const Value& v) {
   switch (v.type()) {
-    case Value::value_t::discarded: return "undefined";
-    case Value::value_t::null: return "none";
-    case Value::value_t::boolean: return "boolean";
+    case Value::value_t::discarded:
+      return "undefined";
+    case Value::value_t::null:
+      return "none";
+    case Value::value_t::boolean:
+      return "boolean";
     case Value::value_t::number_integer:
-    case Value::value_t::number_unsigned: return "integer";
-    case Value::value_t::number_float: return "float";
-    case Value::value_t::string: return "string";
-    case Value::value_t::array: return "list";
-    case Value::value_t::object: return "dict";
-    default: return "value";
+    case Value::value_t::number_unsigned:
+      return "integer";
+    case Value::value_t::number_float:
+      return "float";
+    case Value::value_t::string:
+      return "string";
+    case Value::value_t::array:
+      return "list";
+    case Value::value_t::object:
+      return "dict";
+    default:
+      return "value";
   }
 }
 
@@ -137,7 +162,8 @@ StatusOr<bool> Compare(const std::string& op, const Value& a, const Value& b) {
 StatusOr<bool> Contains(const Value& container, const Value& item) {
   if (container.is_string()) {
     if (!item.is_string()) return InvalidArgument("'in <string>' requires a string, not " + TypeName(item));
-    return container.get_ref<const std::string&>().find(item.get_ref<const std::string&>()) != std::string::npos;
+    return container.get_ref<const std::string&>().find(item.get_ref<const std::string&>()) !=
+           std::string::npos;
   }
   if (container.is_array()) {
     for (const Value& x : container) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,8 +15,12 @@ using Value = nlohmann::json;
 
 // Jinja's Undefined (a missing variable, key or attribute): renders as "", is falsy, "is defined" is false.
 // Represented by a discarded json value, which JSON input can never produce.
-inline Value Undefined() { return Value(Value::value_t::discarded); }
-inline bool IsUndefined(const Value& v) { return v.is_discarded(); }
+inline Value Undefined() {
+  return Value(Value::value_t::discarded);
+}
+inline bool IsUndefined(const Value& v) {
+  return v.is_discarded();
+}
 
 // Arguments of a filter, method, test or function call.
 struct CallArgs {

@@ -2,9 +2,8 @@
 // the model expects, then tokenizes. Mirrors transformers' Idefics2Processor.__call__ (text part).
 #include "tokenizer/processor_text.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
 #include "tokenizer/tokenizer.h"
@@ -46,8 +45,10 @@ StatusOr<ProcessorTextConfig> LoadProcessorTextConfig(const std::string& model_d
   const std::string proc = model_dir + "/processor_config.json";
   ASSIGN_OR_RETURN(json p, ReadJsonObject(proc));
   auto it = p.find("image_seq_len");
-  if (it == p.end() || !it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > kMaxImageSeqLen) {
-    return InvalidArgument(proc + ": image_seq_len must be an integer in [1, " + std::to_string(kMaxImageSeqLen) + "]");
+  if (it == p.end() || !it->is_number_integer() || it->get<int64_t>() < 1 ||
+      it->get<int64_t>() > kMaxImageSeqLen) {
+    return InvalidArgument(proc + ": image_seq_len must be an integer in [1, " +
+                           std::to_string(kMaxImageSeqLen) + "]");
   }
   c.image_seq_len = it->get<int>();
   const std::string pre = model_dir + "/preprocessor_config.json";

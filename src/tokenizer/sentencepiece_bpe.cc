@@ -19,7 +19,7 @@ struct Symbol {
   int prev;
   int next;
   size_t begin;
-  size_t len;  // 0 once merged into its left neighbour
+  size_t len;   // 0 once merged into its left neighbour
   bool atomic;  // a user-defined piece: never merged with neighbours
 };
 
@@ -60,7 +60,8 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
     const auto id = static_cast<int32_t>(i);
     if (p.piece.empty()) return InvalidArgument(name + ": piece " + std::to_string(i) + " is empty");
     bpe->all_.emplace(p.piece, id);
-    if (p.type == PieceType::kNormal || p.type == PieceType::kUserDefined) bpe->mergeable_.emplace(p.piece, id);
+    if (p.type == PieceType::kNormal || p.type == PieceType::kUserDefined)
+      bpe->mergeable_.emplace(p.piece, id);
     if (p.type == PieceType::kUserDefined) bpe->user_defined_.push_back(p.piece);
     if (p.type == PieceType::kByte) {
       unsigned v = 0;
@@ -82,6 +83,16 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
       }
     }
   }
+  bpe->split_at_words_ = true;
+  for (const auto& [piece, id] : bpe->mergeable_) {
+    for (size_t k = piece.find(kSpaceSymbol, 1); k != std::string_view::npos;
+         k = piece.find(kSpaceSymbol, k + 1)) {
+      if (k < kSpaceSymbol.size() ||
+          piece.substr(k - kSpaceSymbol.size(), kSpaceSymbol.size()) != kSpaceSymbol) {
+        bpe->split_at_words_ = false;
+      }
+    }
+  }
   // Longest user-defined pieces first so that the first match is the longest one.
   std::sort(bpe->user_defined_.begin(), bpe->user_defined_.end(),
             [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
@@ -91,6 +102,25 @@ StatusOr<std::unique_ptr<SentencePieceBpe>> SentencePieceBpe::Create(SentencePie
 int32_t SentencePieceBpe::PieceToId(std::string_view piece) const {
   auto it = all_.find(piece);
   return it == all_.end() ? -1 : it->second;
+}
+
+SubwordModel::TokenKind SentencePieceBpe::Kind(int32_t id) const {
+  switch (piece(id).type) {
+    case PieceType::kByte:
+      return TokenKind::kByte;
+    case PieceType::kControl:
+      return TokenKind::kControl;
+    case PieceType::kUnknown:
+      return TokenKind::kUnknown;
+    default:
+      return TokenKind::kNormal;
+  }
+}
+
+std::string SentencePieceBpe::DefaultSpecialToken(Role role) const {
+  const int32_t ids[4] = {model_.bos_id, model_.eos_id, model_.unk_id, model_.pad_id};
+  const int32_t id = ids[role];
+  return id >= 0 && id < size() ? piece(id).piece : std::string();
 }
 
 std::string SentencePieceBpe::Normalize(std::string_view text) const {
@@ -129,6 +159,37 @@ void SentencePieceBpe::Encode(std::string_view text, std::vector<int32_t>* out) 
 
 void SentencePieceBpe::EncodeNormalized(std::string_view text, std::vector<int32_t>* out) const {
   if (text.empty()) return;
+  if (!split_at_words_) {
+    EncodeChunk(text, out);
+    return;
+  }
+  // Exact shortcut for long inputs: encode word by word (a word starts at a "▁" that follows another
+  // character) and reuse the ids of repeated words.
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;  // word -> range in *out
+  const size_t w = kSpaceSymbol.size();
+  size_t start = 0;
+  for (size_t i = 1; i <= text.size(); ++i) {
+    const bool boundary = i == text.size() || (text.substr(i, w) == kSpaceSymbol && i >= w &&
+                                               text.substr(i - w, w) != kSpaceSymbol);
+    if (!boundary) continue;
+    const std::string_view word = text.substr(start, i - start);
+    start = i;
+    auto it = seen.find(word);
+    if (it != seen.end()) {
+      const auto [b, e] = it->second;
+      for (size_t k = b; k < e; ++k) {
+        const int32_t id = (*out)[k];  // copy first: push_back may reallocate
+        out->push_back(id);
+      }
+      continue;
+    }
+    const size_t b = out->size();
+    EncodeChunk(word, out);
+    seen.emplace(word, std::pair{b, out->size()});
+  }
+}
+
+void SentencePieceBpe::EncodeChunk(std::string_view text, std::vector<int32_t>* out) const {
   // 1. Split into characters (user-defined pieces are single atomic symbols).
   std::vector<Symbol> sym;
   sym.reserve(text.size());

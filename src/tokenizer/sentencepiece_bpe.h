@@ -11,13 +11,15 @@
 
 #include "idefics/status.h"
 #include "tokenizer/sentencepiece_model.h"
+#include "tokenizer/subword_model.h"
 
 namespace idefics::tokenizer {
 
-class SentencePieceBpe {
+class SentencePieceBpe : public SubwordModel {
  public:
   // Validates the model (BPE type, no unsupported normalizer) and builds the piece indexes.
-  static StatusOr<std::unique_ptr<SentencePieceBpe>> Create(SentencePieceModel model, const std::string& name);
+  static StatusOr<std::unique_ptr<SentencePieceBpe>> Create(SentencePieceModel model,
+                                                            const std::string& name);
 
   // Normalizes `text` like sentencepiece's Normalizer with the model's NormalizerSpec ("" stays "").
   std::string Normalize(std::string_view text) const;
@@ -29,13 +31,23 @@ class SentencePieceBpe {
   // Appends the ids of an already normalized string.
   void EncodeNormalized(std::string_view normalized, std::vector<int32_t>* out) const;
 
-  int32_t size() const { return static_cast<int32_t>(model_.pieces.size()); }
-  // -1 when `piece` is not in the vocabulary.
-  int32_t PieceToId(std::string_view piece) const;
+  // EncodeNormalized without the word-by-word shortcut: one BPE over the whole string (the reference the
+  // shortcut must equal; tests compare the two).
+  void EncodeChunk(std::string_view normalized, std::vector<int32_t>* out) const;
+
+  // SubwordModel.
+  int32_t size() const override { return static_cast<int32_t>(model_.pieces.size()); }
+  int32_t PieceToId(std::string_view piece) const override;
+  const std::string& PieceText(int32_t id) const override { return piece(id).piece; }
+  TokenKind Kind(int32_t id) const override;
+  int ByteValue(int32_t id) const override { return byte_value_[static_cast<size_t>(id)]; }
+  void EncodeSegment(std::string_view text, bool, std::vector<int32_t>* out) const override {
+    Encode(text, out);
+  }
+  std::string DefaultSpecialToken(Role role) const override;
+
   // Requires 0 <= id < size().
   const SentencePiece& piece(int32_t id) const { return model_.pieces[static_cast<size_t>(id)]; }
-  // The byte a BYTE piece ("<0x41>") stands for, or -1 for other pieces.
-  int ByteValue(int32_t id) const { return byte_value_[static_cast<size_t>(id)]; }
   const SentencePieceModel& model() const { return model_; }
 
  private:
@@ -48,6 +60,9 @@ class SentencePieceBpe {
   std::unordered_map<std::string_view, int32_t> all_;
   std::vector<std::string_view> user_defined_;  // matched as atomic symbols before merging
   std::vector<int> byte_value_;
+  // True when no piece has "▁" right after another character, except after "▁" itself: then no merge can
+  // cross the boundary before a word-initial "▁", and words can be encoded independently (and cached).
+  bool split_at_words_ = false;
   int32_t byte_ids_[256];
 };
 

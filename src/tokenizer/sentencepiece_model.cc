@@ -72,7 +72,8 @@ class WireReader {
   Status ReadFixed(size_t n, uint64_t* v) {
     if (bytes_.size() - pos_ < n) return Error(offset(), "truncated fixed-width field");
     *v = 0;
-    for (size_t i = 0; i < n; ++i) *v |= static_cast<uint64_t>(static_cast<uint8_t>(bytes_[pos_ + i])) << (8 * i);
+    for (size_t i = 0; i < n; ++i)
+      *v |= static_cast<uint64_t>(static_cast<uint8_t>(bytes_[pos_ + i])) << (8 * i);
     pos_ += n;
     return Status::Ok();
   }
@@ -95,8 +96,9 @@ float AsFloat(uint64_t bits32) {
 
 Status ExpectWire(const Field& f, uint32_t wire, const char* field_name, size_t at) {
   if (f.wire_type == wire) return Status::Ok();
-  return InvalidArgument(std::string("field ") + field_name + " has wire type " + std::to_string(f.wire_type) +
-                         ", expected " + std::to_string(wire) + " (near byte offset " + std::to_string(at) + ")");
+  return InvalidArgument(std::string("field ") + field_name + " has wire type " +
+                         std::to_string(f.wire_type) + ", expected " + std::to_string(wire) +
+                         " (near byte offset " + std::to_string(at) + ")");
 }
 
 Status ParsePiece(std::string_view bytes, size_t base, SentencePiece* p) {
@@ -116,7 +118,8 @@ Status ParsePiece(std::string_view bytes, size_t base, SentencePiece* p) {
       case 3:
         RETURN_IF_ERROR(ExpectWire(f, kVarint, "SentencePiece.type", r.offset()));
         if (f.varint < 1 || f.varint > 6) {
-          return InvalidArgument("SentencePiece.type " + std::to_string(f.varint) + " is not a known piece type");
+          return InvalidArgument("SentencePiece.type " + std::to_string(f.varint) +
+                                 " is not a known piece type");
         }
         p->type = static_cast<PieceType>(f.varint);
         break;
@@ -135,14 +138,29 @@ Status ParseTrainerSpec(std::string_view bytes, size_t base, SentencePieceModel*
     if (f.wire_type != kVarint) continue;  // only scalar options matter here
     const auto i32 = static_cast<int32_t>(static_cast<uint32_t>(f.varint));  // int32 -1 is a 10-byte varint
     switch (f.number) {
-      case 3: m->model_type = i32; break;
-      case 24: m->treat_whitespace_as_suffix = f.varint != 0; break;
-      case 35: m->byte_fallback = f.varint != 0; break;
-      case 40: m->unk_id = i32; break;
-      case 41: m->bos_id = i32; break;
-      case 42: m->eos_id = i32; break;
-      case 43: m->pad_id = i32; break;
-      default: break;
+      case 3:
+        m->model_type = i32;
+        break;
+      case 24:
+        m->treat_whitespace_as_suffix = f.varint != 0;
+        break;
+      case 35:
+        m->byte_fallback = f.varint != 0;
+        break;
+      case 40:
+        m->unk_id = i32;
+        break;
+      case 41:
+        m->bos_id = i32;
+        break;
+      case 42:
+        m->eos_id = i32;
+        break;
+      case 43:
+        m->pad_id = i32;
+        break;
+      default:
+        break;
     }
   }
   return Status::Ok();
@@ -162,10 +180,17 @@ Status ParseNormalizerSpec(std::string_view bytes, size_t base, SentencePieceMod
         RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "NormalizerSpec.precompiled_charsmap", r.offset()));
         m->precompiled_charsmap_size = f.data.size();
         break;
-      case 3: m->add_dummy_prefix = f.varint != 0; break;
-      case 4: m->remove_extra_whitespaces = f.varint != 0; break;
-      case 5: m->escape_whitespaces = f.varint != 0; break;
-      default: break;
+      case 3:
+        m->add_dummy_prefix = f.varint != 0;
+        break;
+      case 4:
+        m->remove_extra_whitespaces = f.varint != 0;
+        break;
+      case 5:
+        m->escape_whitespaces = f.varint != 0;
+        break;
+      default:
+        break;
     }
   }
   return Status::Ok();
@@ -201,11 +226,11 @@ StatusOr<SentencePieceModel> ParseSentencePieceModel(std::string_view bytes, con
   }
   if (m.pieces.empty()) return InvalidArgument(name + ": not a SentencePiece model (no pieces)");
   const auto n = static_cast<int32_t>(m.pieces.size());
-  for (const auto& [id, what] : {std::pair{m.unk_id, "unk_id"}, {m.bos_id, "bos_id"}, {m.eos_id, "eos_id"},
-                                {m.pad_id, "pad_id"}}) {
+  for (const auto& [id, what] :
+       {std::pair{m.unk_id, "unk_id"}, {m.bos_id, "bos_id"}, {m.eos_id, "eos_id"}, {m.pad_id, "pad_id"}}) {
     if (id >= n || id < -1) {
-      return InvalidArgument(name + ": trainer_spec." + what + " = " + std::to_string(id) + " is outside the " +
-                             std::to_string(n) + " pieces");
+      return InvalidArgument(name + ": trainer_spec." + what + " = " + std::to_string(id) +
+                             " is outside the " + std::to_string(n) + " pieces");
     }
   }
   return m;
@@ -215,8 +240,8 @@ StatusOr<SentencePieceModel> LoadSentencePieceModel(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return NotFound(path + ": no such file");
   ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
-  return ParseSentencePieceModel(
-      std::string_view(reinterpret_cast<const char*>(file->data()), file->size()), path);
+  return ParseSentencePieceModel(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()),
+                                 path);
 }
 
 }  // namespace idefics::tokenizer

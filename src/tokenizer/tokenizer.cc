@@ -2,14 +2,15 @@
 // (SentencePiece BPE) + added/special tokens from the JSON files. Mirrors transformers' LlamaTokenizer.
 #include "tokenizer/tokenizer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/mapped_file.h"
+#include "tokenizer/hf_bpe_model.h"
 #include "tokenizer/incremental_decoder.h"
+#include "tokenizer/sentencepiece_bpe.h"
 
 namespace idefics::tokenizer {
 
@@ -46,7 +47,8 @@ StatusOr<std::optional<TokenSpec>> ParseTokenSpec(const json& v, const std::stri
     return InvalidArgument(where + ": expected a string or an object with a string \"content\"");
   }
   s.content = v["content"].get<std::string>();
-  for (const auto& [key, field] : {std::pair{"lstrip", &s.lstrip}, {"rstrip", &s.rstrip}, {"special", &s.special}}) {
+  for (const auto& [key, field] :
+       {std::pair{"lstrip", &s.lstrip}, {"rstrip", &s.rstrip}, {"special", &s.special}}) {
     auto it = v.find(key);
     if (it == v.end()) continue;
     if (!it->is_boolean()) return InvalidArgument(where + "." + key + ": expected a boolean");
@@ -63,23 +65,16 @@ class TokenizerLoader {
   TokenizerLoader(Tokenizer* t, std::string dir) : t_(t), dir_(std::move(dir)) {}
 
   Status Run() {
-    const std::string model_path = dir_ + "/tokenizer.model";
-    std::error_code ec;
-    if (!std::filesystem::exists(model_path, ec)) {
-      return NotFound(model_path + ": no such file (a SentencePiece tokenizer.model is required)");
-    }
-    ASSIGN_OR_RETURN(SentencePieceModel model, LoadSentencePieceModel(model_path));
-    ASSIGN_OR_RETURN(t_->bpe_, SentencePieceBpe::Create(std::move(model), model_path));
-    const SentencePieceModel& m = t_->bpe_->model();
-    // Defaults from the SentencePiece model, overridden by the JSON files.
-    auto piece_text = [&](int32_t id) { return id >= 0 ? m.pieces[static_cast<size_t>(id)].piece : std::string(); };
-    roles_[0] = piece_text(m.bos_id);
-    roles_[1] = piece_text(m.eos_id);
-    roles_[2] = piece_text(m.unk_id);
-    roles_[3] = piece_text(m.pad_id);
+    RETURN_IF_ERROR(LoadModel());
+    const SubwordModel& m = *t_->model_;
+    // Defaults from the model file, overridden by the JSON files.
+    for (int r = 0; r < 4; ++r) roles_[r] = m.DefaultSpecialToken(static_cast<SubwordModel::Role>(r));
     for (int r = 0; r < 3; ++r) {
       if (!roles_[r].empty()) AddLiteral(roles_[r], std::nullopt, true, false, false);
     }
+    for (const AddedToken& a : m.ModelAddedTokens())
+      AddLiteral(a.content, a.id, a.special, a.lstrip, a.rstrip);
+    t_->add_bos_token_ = m.DefaultAddBos();
     RETURN_IF_ERROR(ReadTokenizerConfig());
     RETURN_IF_ERROR(ReadAddedTokens());
     RETURN_IF_ERROR(ReadSpecialTokensMap());
@@ -87,12 +82,31 @@ class TokenizerLoader {
   }
 
  private:
+  // tokenizer.model when present (what transformers' slow LlamaTokenizer reads), else tokenizer.json.
+  Status LoadModel() {
+    const std::string sp_path = dir_ + "/tokenizer.model";
+    const std::string json_path = dir_ + "/tokenizer.json";
+    std::error_code ec;
+    if (std::filesystem::exists(sp_path, ec)) {
+      ASSIGN_OR_RETURN(SentencePieceModel model, LoadSentencePieceModel(sp_path));
+      ASSIGN_OR_RETURN(t_->model_, SentencePieceBpe::Create(std::move(model), sp_path));
+      return Status::Ok();
+    }
+    if (std::filesystem::exists(json_path, ec)) {
+      ASSIGN_OR_RETURN(t_->model_, HfBpeModel::Load(json_path));
+      return Status::Ok();
+    }
+    return NotFound(sp_path +
+                    ": no such file (a SentencePiece tokenizer.model, or a tokenizer.json, is required)");
+  }
+
   struct Pending {
     std::optional<int32_t> id;
     bool special = true, lstrip = false, rstrip = false;
   };
 
-  void AddLiteral(const std::string& content, std::optional<int32_t> id, bool special, bool lstrip, bool rstrip) {
+  void AddLiteral(const std::string& content, std::optional<int32_t> id, bool special, bool lstrip,
+                  bool rstrip) {
     if (content.empty()) return;
     auto [it, inserted] = pending_.try_emplace(content);
     if (inserted) order_.push_back(content);
@@ -115,15 +129,21 @@ class TokenizerLoader {
       if (it == j.end()) continue;
       ASSIGN_OR_RETURN(auto spec, ParseTokenSpec(*it, file + ": " + kRoles[r]));
       roles_[r] = spec ? spec->content : std::string();
-      if (spec) AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false), spec->rstrip.value_or(false));
+      if (spec)
+        AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false),
+                   spec->rstrip.value_or(false));
     }
     auto it = j.find("additional_special_tokens");
     if (it != j.end() && !it->is_null()) {
       if (!it->is_array()) return InvalidArgument(file + ": additional_special_tokens: expected an array");
+      t_->additional_special_tokens_.clear();  // a later file restates the whole list
       for (size_t i = 0; i < it->size(); ++i) {
-        ASSIGN_OR_RETURN(auto spec,
-                         ParseTokenSpec((*it)[i], file + ": additional_special_tokens[" + std::to_string(i) + "]"));
-        if (spec) AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false), spec->rstrip.value_or(false));
+        ASSIGN_OR_RETURN(auto spec, ParseTokenSpec((*it)[i], file + ": additional_special_tokens[" +
+                                                                 std::to_string(i) + "]"));
+        if (!spec) continue;
+        AddLiteral(spec->content, std::nullopt, true, spec->lstrip.value_or(false),
+                   spec->rstrip.value_or(false));
+        t_->additional_special_tokens_.push_back(spec->content);
       }
     }
     return Status::Ok();
@@ -184,15 +204,16 @@ class TokenizerLoader {
   }
 
   Status Resolve() {
-    const SentencePieceBpe& bpe = *t_->bpe_;
-    int32_t n = bpe.size();
+    const SubwordModel& m = *t_->model_;
+    int32_t n = m.size();
     for (const std::string& content : order_) {
       Pending& p = pending_[content];
       if (!p.id) {
-        const int32_t id = bpe.PieceToId(content);
+        const int32_t id = m.PieceToId(content);
         if (id < 0) {
-          return InvalidArgument(dir_ + ": special token \"" + content +
-                                 "\" has no id in tokenizer.model, added_tokens.json or tokenizer_config.json");
+          return InvalidArgument(
+              dir_ + ": special token \"" + content +
+              "\" has no id in the vocabulary, added_tokens.json or tokenizer_config.json");
         }
         p.id = id;
       }
@@ -201,22 +222,23 @@ class TokenizerLoader {
     t_->token_text_.assign(static_cast<size_t>(n), std::string());
     t_->decoded_bytes_.assign(static_cast<size_t>(n), std::string());
     t_->special_.assign(static_cast<size_t>(n), 0);
-    for (int32_t id = 0; id < bpe.size(); ++id) {
-      const SentencePiece& sp = bpe.piece(id);
-      t_->token_text_[id] = sp.piece;
-      if (sp.type == PieceType::kControl || sp.type == PieceType::kUnknown) t_->special_[id] = 1;
+    for (int32_t id = 0; id < m.size(); ++id) {
+      const std::string& piece = m.PieceText(id);
+      const SubwordModel::TokenKind kind = m.Kind(id);
+      t_->token_text_[id] = piece;
       std::string& bytes = t_->decoded_bytes_[id];
-      if (bpe.ByteValue(id) >= 0) {
-        bytes.push_back(static_cast<char>(bpe.ByteValue(id)));
-      } else if (sp.type == PieceType::kControl) {
-        bytes = sp.piece;  // written as text when special tokens are not skipped
+      if (kind == SubwordModel::TokenKind::kControl || kind == SubwordModel::TokenKind::kUnknown) {
+        t_->special_[id] = 1;
+        bytes = piece;  // written as text when special tokens are not skipped
+      } else if (kind == SubwordModel::TokenKind::kByte) {
+        bytes.push_back(static_cast<char>(m.ByteValue(id)));
       } else {
-        for (size_t i = 0; i < sp.piece.size(); ++i) {
-          if (sp.piece.compare(i, 3, "\xE2\x96\x81") == 0) {
+        for (size_t i = 0; i < piece.size(); ++i) {
+          if (piece.compare(i, 3, "\xE2\x96\x81") == 0) {
             bytes.push_back(' ');
             i += 2;
           } else {
-            bytes.push_back(sp.piece[i]);
+            bytes.push_back(piece[i]);
           }
         }
       }
@@ -266,7 +288,7 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos) cons
     if (seg.token_id >= 0) {
       ids.push_back(seg.token_id);
     } else {
-      bpe_->Encode(seg.text, &ids);
+      model_->EncodeSegment(seg.text, seg.text.data() == text.data(), &ids);
     }
   }
   return ids;
@@ -283,7 +305,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special) c
 int32_t Tokenizer::TokenId(std::string_view token) const {
   auto it = added_by_text_.find(std::string(token));
   if (it != added_by_text_.end()) return it->second;
-  return bpe_->PieceToId(token);
+  return model_->PieceToId(token);
 }
 
 std::string_view Tokenizer::IdToToken(int32_t id) const {

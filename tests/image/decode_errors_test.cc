@@ -135,7 +135,9 @@ TEST(DecodeErrors, TruncatedFilesAreRefused) {
   struct Case {
     const char* name;
     std::vector<uint8_t> bytes;
-  } cases[] = {{"cut.png", SmallPng()}, {"cut.jpg", SmallJpeg()}, {"cut_prog.jpg", SmallJpeg(true)},
+  } cases[] = {{"cut.png", SmallPng()},
+               {"cut.jpg", SmallJpeg()},
+               {"cut_prog.jpg", SmallJpeg(true)},
                {"cut.webp", SmallWebp()}};
   for (const Case& c : cases) {
     std::vector<uint8_t> half(c.bytes.begin(), c.bytes.begin() + c.bytes.size() / 2);
@@ -144,6 +146,18 @@ TEST(DecodeErrors, TruncatedFilesAreRefused) {
     EXPECT_NE(st.message().find(c.name), std::string::npos);
     EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
   }
+}
+
+TEST(DecodeErrors, JpegWithoutEoiIsTruncated) {
+  // libjpeg's entropy decoder reads ahead to the next marker; without EOI the data ends first. Pillow
+  // (without LOAD_TRUNCATED_IMAGES) raises "image file is truncated" there, so we refuse it as well.
+  const auto full = SmallJpeg();
+  ASSERT_EQ(full[full.size() - 2], 0xFF);
+  ASSERT_EQ(full[full.size() - 1], 0xD9);
+  const std::vector<uint8_t> no_eoi(full.begin(), full.end() - 2);
+  Status st = DecodeErr(no_eoi, "no_eoi.jpg");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
 }
 
 TEST(DecodeErrors, CorruptPixelDataIsRefused) {

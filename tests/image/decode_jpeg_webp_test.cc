@@ -23,7 +23,8 @@ std::vector<uint8_t> Pattern(int w, int h, int ch) {
   std::vector<uint8_t> px(static_cast<size_t>(w) * h * ch);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int c = 0; c < ch; ++c) px[(static_cast<size_t>(y) * w + x) * ch + c] = uint8_t(x * 3 + y * 2 + c * 40);
+      for (int c = 0; c < ch; ++c)
+        px[(static_cast<size_t>(y) * w + x) * ch + c] = uint8_t(x * 3 + y * 2 + c * 40);
   return px;
 }
 

@@ -111,7 +111,8 @@ TEST(DecodePng, RgbaAllAlphaValuesMatchTheCompositeFormula) {
   // 256 x 256 image: x = colour, y = alpha; every (c, a) pair of the spec's formula.
   PngSpec s = test::MakePng(256, 256, PNG_COLOR_TYPE_RGB_ALPHA, 8);
   for (int a = 0; a < 256; ++a) {
-    for (int c = 0; c < 256; ++c) s.rows.insert(s.rows.end(), {uint8_t(c), uint8_t(255 - c), uint8_t(c / 2), uint8_t(a)});
+    for (int c = 0; c < 256; ++c)
+      s.rows.insert(s.rows.end(), {uint8_t(c), uint8_t(255 - c), uint8_t(c / 2), uint8_t(a)});
   }
   const RgbImage img = Decode(EncodePng(s));
   for (int a = 0; a < 256; ++a) {

@@ -2,19 +2,21 @@
 // tests cover colour types, bit depths, interlacing, progressive JPEG, CMYK and EXIF without committed files.
 #pragma once
 
-#include <cstddef>
-#include <cstdio>
-
-#include <jpeglib.h>
-#include <png.h>
-#include <webp/encode.h>
-
 #include <csetjmp>
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
+
+// jpeglib.h needs size_t and FILE declared first.
+// clang-format off
+#include <jpeglib.h>
+#include <png.h>
+#include <webp/encode.h>
+// clang-format on
 
 namespace idefics::test {
 
@@ -127,8 +129,8 @@ inline std::vector<uint8_t> EncodeJpeg(const JpegSpec& s) {
   return out;
 }
 
-inline std::vector<uint8_t> EncodeWebp(const std::vector<uint8_t>& px, int w, int h, bool alpha, bool lossless,
-                                       float quality = 90) {
+inline std::vector<uint8_t> EncodeWebp(const std::vector<uint8_t>& px, int w, int h, bool alpha,
+                                       bool lossless, float quality = 90) {
   uint8_t* out = nullptr;
   size_t n = 0;
   const int stride = w * (alpha ? 4 : 3);
@@ -145,7 +147,8 @@ inline std::vector<uint8_t> EncodeWebp(const std::vector<uint8_t>& px, int w, in
 }
 
 // A TIFF blob with IFD0 holding just Orientation (0x0112, SHORT), little- or big-endian.
-inline std::vector<uint8_t> ExifWithOrientation(int orientation, bool little_endian, bool exif_prefix = true) {
+inline std::vector<uint8_t> ExifWithOrientation(int orientation, bool little_endian,
+                                                bool exif_prefix = true) {
   std::vector<uint8_t> t;
   if (exif_prefix) t = {'E', 'x', 'i', 'f', 0, 0};
   auto u16 = [&](unsigned v) {
@@ -165,8 +168,8 @@ inline std::vector<uint8_t> ExifWithOrientation(int orientation, bool little_end
   t.push_back(little_endian ? 'I' : 'M');
   t.push_back(little_endian ? 'I' : 'M');
   u16(42);
-  u32(8);  // IFD0 right after the header
-  u16(2);  // two entries: an unrelated tag first, then Orientation
+  u32(8);                                        // IFD0 right after the header
+  u16(2);                                        // two entries: an unrelated tag first, then Orientation
   u16(0x010F), u16(2), u32(4), u32(0x00414243);  // Make, ASCII, 4 bytes inline
   u16(0x0112), u16(3), u32(1), u16(orientation), u16(0);
   u32(0);  // no next IFD

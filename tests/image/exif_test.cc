@@ -68,7 +68,8 @@ TEST(Exif, PngExifChunkAndWebpExifChunk) {
   // WebP extended format: RIFF, VP8X (flags: EXIF), the VP8L bitstream, then an EXIF chunk.
   const auto simple = test::EncodeWebp(Tiny().pixels, 3, 2, false, true);
   ASSERT_GE(simple.size(), 20u);
-  std::vector<uint8_t> body = {'W', 'E', 'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0, 0, 0x08, 0, 0, 0, 2, 0, 0, 1, 0, 0};
+  std::vector<uint8_t> body = {'W', 'E',  'B', 'P', 'V', 'P', '8', 'X', 10, 0, 0,
+                               0,   0x08, 0,   0,   0,   2,   0,   0,   1,  0, 0};
   body.insert(body.end(), simple.begin() + 12, simple.end());
   const auto exif = test::ExifWithOrientation(3, true);
   body.insert(body.end(), {'E', 'X', 'I', 'F'});

@@ -1,5 +1,5 @@
-// Idefics2ImageProcessor parity: every golden case in tests/data/golden/image_processor must match bit for bit
-// (pixel_values float32 bits, pixel_attention_mask, and the uint8 decode/convert debugging arrays).
+// Idefics2ImageProcessor parity: every golden case in tests/data/golden/image_processor must match bit for
+// bit (pixel_values float32 bits, pixel_attention_mask, and the uint8 decode/convert debugging arrays).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -28,7 +28,8 @@ json LoadCases() {
 }
 
 // Reads a golden U8 tensor; empty when missing.
-std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name, std::vector<int64_t>* shape) {
+std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name,
+                              std::vector<int64_t>* shape) {
   const TensorInfo* t = f.Find(name);
   if (!t) return {};
   EXPECT_EQ(t->dtype, DType::kU8) << name;
@@ -68,9 +69,9 @@ std::vector<uint8_t> GoldenU8(const SafetensorsFile& f, const std::string& name,
   }
   for (size_t i = 0; i < want.size(); ++i) {
     if (img.pixels[i] != want[i]) {
-      return ::testing::AssertionFailure() << "first difference at y=" << i / 3 / img.width
-                                           << " x=" << i / 3 % img.width << " c=" << i % 3 << ": "
-                                           << int(img.pixels[i]) << " vs golden " << int(want[i]);
+      return ::testing::AssertionFailure()
+             << "first difference at y=" << i / 3 / img.width << " x=" << i / 3 % img.width << " c=" << i % 3
+             << ": " << int(img.pixels[i]) << " vs golden " << int(want[i]);
     }
   }
   return ::testing::AssertionSuccess();
@@ -95,7 +96,7 @@ TEST_P(ImageProcessorGolden, BitExact) {
     samples.emplace_back();
     for (size_t i = 0; i < c["images"][s].size(); ++i) {
       const std::string path = test::GoldenDir() + "/" + c["images"][s][i].get<std::string>();
-      auto img = DecodeImageFile(path);
+      auto img = DecodeImageFile(path, ImageProcessorDecodeOptions());
       ASSERT_TRUE(img.ok()) << img.status().ToString();
       const std::string suffix = "_s" + std::to_string(s) + "_i" + std::to_string(i);
       std::vector<int64_t> shape;
@@ -108,9 +109,7 @@ TEST_P(ImageProcessorGolden, BitExact) {
         EXPECT_TRUE(SameImage(*img, want, shape)) << "converted_rgb_u8" << suffix;
       }
       if (auto want = GoldenU8(*golden, "load_image_rgb_u8" + suffix, &shape); !want.empty()) {
-        DecodeOptions drop;
-        drop.alpha = AlphaMode::kDrop;
-        auto dropped = DecodeImageFile(path, drop);
+        auto dropped = DecodeImageFile(path, LoadImageDecodeOptions());
         ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
         EXPECT_TRUE(SameImage(*dropped, want, shape)) << "load_image_rgb_u8" << suffix;
       }
@@ -134,7 +133,9 @@ INSTANTIATE_TEST_SUITE_P(AllCases, ImageProcessorGolden, ::testing::Range(0, 6),
                            return LoadCases()["image_processor_cases"][info.param]["name"].get<std::string>();
                          });
 
-TEST(ImageProcessorGoldenIndex, HasSixCases) { EXPECT_EQ(LoadCases()["image_processor_cases"].size(), 6u); }
+TEST(ImageProcessorGoldenIndex, HasSixCases) {
+  EXPECT_EQ(LoadCases()["image_processor_cases"].size(), 6u);
+}
 
 }  // namespace
 }  // namespace idefics

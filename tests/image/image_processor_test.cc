@@ -11,7 +11,9 @@
 namespace idefics {
 namespace {
 
-HeightWidth Rule(int h, int w) { return Idefics2ResizeOutputSize(h, w, 378, 980); }
+HeightWidth Rule(int h, int w) {
+  return Idefics2ResizeOutputSize(h, w, 378, 980);
+}
 
 TEST(Idefics2ResizeOutputSize, SpecExamples) {
   auto eq = [](HeightWidth a, int h, int w) { return a.height == h && a.width == w; };
@@ -121,14 +123,14 @@ TEST(ImageProcessor, OnePixelWideImagesDoNotCrashWhenSplitting) {
 }
 
 TEST(PadBatch, PadsWithZerosAndBuildsMasks) {
-  PixelImage a{2, 1, {1, 2, 3, 4, 5, 6}};       // [3, 1, 2]
-  PixelImage b{1, 2, {7, 8, 9, 10, 11, 12}};    // [3, 2, 1]
+  PixelImage a{2, 1, {1, 2, 3, 4, 5, 6}};     // [3, 1, 2]
+  PixelImage b{1, 2, {7, 8, 9, 10, 11, 12}};  // [3, 2, 1]
   const PixelBatch one = PadBatch(std::vector<PixelImage>{a, b});
   EXPECT_EQ(one.batch, 1);
   EXPECT_EQ(one.n_images, 2);
   EXPECT_EQ(one.height, 2);
   EXPECT_EQ(one.width, 2);
-  EXPECT_EQ(one.pixel_values, (std::vector<float>{1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0, 0,  //
+  EXPECT_EQ(one.pixel_values, (std::vector<float>{1, 2, 0, 0, 3, 4, 0,  0, 5,  6, 0,  0,  //
                                                   7, 0, 8, 0, 9, 0, 10, 0, 11, 0, 12, 0}));
   EXPECT_EQ(one.mask, (std::vector<uint8_t>{1, 1, 0, 0, 1, 0, 1, 0}));
 

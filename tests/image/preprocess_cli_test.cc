@@ -1,5 +1,5 @@
-// `idefics preprocess` from the outside: the written safetensors file equals the golden image-processor output
-// bit for bit; bad input gives exit code 1 and a message naming the file.
+// `idefics preprocess` from the outside: the written safetensors file equals the golden image-processor
+// output bit for bit; bad input gives exit code 1 and a message naming the file.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,7 +10,9 @@
 namespace idefics {
 namespace {
 
-std::string Cli(const std::string& args) { return test::CliPath() + " preprocess " + args + " 2>&1"; }
+std::string Cli(const std::string& args) {
+  return test::CliPath() + " preprocess " + args + " 2>&1";
+}
 
 void ExpectSameTensor(const SafetensorsFile& got, const SafetensorsFile& want, const std::string& name) {
   const TensorInfo* a = got.Find(name);
@@ -44,10 +46,10 @@ TEST(PreprocessCli, SeveralImagesInOrderWithConfigDefaultSplitting) {
   const std::string g = test::GoldenDir();
   std::string out;
   // The tiny model's config has do_image_splitting=false, as ip06 (RGBA + palette, composite over white).
-  const int rc = test::RunCommand(Cli("--model " + g + "/models/idefics2-tiny-a --image " + g +
-                                      "/images/rgba_300x200.png --image " + g +
-                                      "/images/palette_250x100.png --out " + dir + "/o.safetensors"),
-                                  &out);
+  const int rc = test::RunCommand(
+      Cli("--model " + g + "/models/idefics2-tiny-a --image " + g + "/images/rgba_300x200.png --image " + g +
+          "/images/palette_250x100.png --out " + dir + "/o.safetensors"),
+      &out);
   ASSERT_EQ(rc, 0) << out;
   auto got = SafetensorsFile::Open(dir + "/o.safetensors");
   ASSERT_TRUE(got.ok());
@@ -71,10 +73,11 @@ TEST(PreprocessCli, ErrorsExitOneAndNameTheFile) {
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("tall_400x1003.png"), std::string::npos) << out;
   EXPECT_NE(out.find("limit"), std::string::npos) << out;
-  rc = test::RunCommand(Cli("--model " + g + "/models/idefics2-tiny-a --out " + dir + "/o.safetensors"), &out);
+  rc =
+      test::RunCommand(Cli("--model " + g + "/models/idefics2-tiny-a --out " + dir + "/o.safetensors"), &out);
   EXPECT_EQ(rc, 1);  // --image is required
-  rc = test::RunCommand(Cli("--model " + dir + "/no_model --image " + g + "/images/tiny_17x9.png --out " + dir +
-                            "/o.safetensors"),
+  rc = test::RunCommand(Cli("--model " + dir + "/no_model --image " + g + "/images/tiny_17x9.png --out " +
+                            dir + "/o.safetensors"),
                         &out);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("no_model"), std::string::npos) << out;

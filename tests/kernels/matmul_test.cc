@@ -1,15 +1,17 @@
 // Tests of MatMul: every SIMD kernel against its scalar twin on odd shapes, every path against MatMulRef,
 // bitwise thread-count invariance, and the int8 activation error bound. Mirrors nn.Linear.
+#include "kernels/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernel_test_util.h"
-#include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/ops.h"
 
@@ -21,8 +23,8 @@ using test::MakeWeights;
 using test::RandomVec;
 using test::TestWeights;
 
-// Float sums in another order: relative to sum |x·w|; K <= 600 here, so K·2^-24 < 4e-5 is a hard bound and the
-// typical error is ~sqrt(K)·2^-24.
+// Float sums in another order: relative to sum |x·w|; K <= 600 here, so K·2^-24 < 4e-5 is a hard bound and
+// the typical error is ~sqrt(K)·2^-24.
 constexpr double kReorderTol = 4e-5;
 // bf16 dot products: activations rounded to bf16 (unit roundoff 2^-8 relative) and, for non-bf16 weights in
 // the GEMM, the weights too (another 2^-8).
@@ -31,7 +33,9 @@ constexpr double kBf16DotTol = 2.0 / 256 + kReorderTol;
 constexpr WeightFormat kAllFormats[] = {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16,
                                         WeightFormat::kQ8_0, WeightFormat::kQ4_0};
 
-bool IsQuant(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
+bool IsQuant(WeightFormat f) {
+  return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
+}
 
 std::vector<int64_t> KsFor(WeightFormat f) {
   if (IsQuant(f)) return {32, 96, 288, 576};  // odd and even block counts
@@ -46,13 +50,15 @@ double MaxRelErr(const std::vector<float>& a, const std::vector<float>& b, const
     const double e = std::fabs(double(a[i]) - b[i]) / std::max(scale[i], 1e-30);
     if (!(e <= worst)) {
       worst = e;
-      if (where) *where = "index " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs " + std::to_string(b[i]);
+      if (where)
+        *where = "index " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs " + std::to_string(b[i]);
     }
   }
   return worst;
 }
 
-// Bound of the int8 activation quantization: per block |Δx| <= max|x_block| / 254, times sum |w| in the block.
+// Bound of the int8 activation quantization: per block |Δx| <= max|x_block| / 254, times sum |w| in the
+// block.
 std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M, const TestWeights& t) {
   const int64_t N = t.w.rows, K = t.w.cols;
   std::vector<double> bound(M * N, 0.0);
@@ -69,7 +75,9 @@ std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M, const 
   return bound;
 }
 
-bool HaveAvx512() { return ActiveIsa() == Isa::kAvx512; }
+bool HaveAvx512() {
+  return ActiveIsa() == Isa::kAvx512;
+}
 
 struct IsaGuard {
   explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
@@ -101,8 +109,8 @@ TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
               ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound[i] + kReorderTol * scale[i])
                   << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " i=" << i;
           } else {
-            EXPECT_LE(err, kReorderTol) << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " "
-                                        << where;
+            EXPECT_LE(err, kReorderTol)
+                << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " " << where;
           }
         }
       }
@@ -190,7 +198,8 @@ TEST(MatMulKernelTest, GemmF32IsBitwiseItsScalarTwin) {
       kern::avx512::GemmF32(x.data(), K, 2, M, t.w, bias.data(), yv.data(), 5, N, aligned.get());
       for (int64_t m = 2; m < M; ++m)
         for (int64_t n = 5; n < N; ++n)
-          ASSERT_EQ(ys[m * N + n], yv[m * N + n]) << WeightFormatName(f) << " K=" << K << " m=" << m << " n=" << n;
+          ASSERT_EQ(ys[m * N + n], yv[m * N + n])
+              << WeightFormatName(f) << " K=" << K << " m=" << m << " n=" << n;
     }
   }
 }
@@ -208,7 +217,44 @@ TEST(MatMulKernelTest, GemmBf16MatchesScalarTwin) {
       std::vector<float> ys(M * N), yv(M * N);
       kern::scalar::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, ys.data(), 0, N);
       kern::avx512::GemmBf16(xb.data(), K, 0, M, t.w, nullptr, yv.data(), 0, N, aligned.get());
-      EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, nullptr)), kReorderTol) << WeightFormatName(f) << " K=" << K;
+      EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, nullptr)), kReorderTol)
+          << WeightFormatName(f) << " K=" << K;
+    }
+  }
+}
+
+TEST(MatMulKernelTest, PreparedActivationsAreTheScalarIntegers) {
+  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512";
+  const int64_t M = 2, K = 32 * 5;
+  std::vector<float> x = RandomVec(M * K, 77, 3.f);
+  x[40] = std::numeric_limits<float>::quiet_NaN();  // a NaN only zeroes its own value
+  for (int i = 64; i < 96; ++i) x[i] = 0.f;         // an all-zero block
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    kern::avx512::QuantActs acts;
+    kern::avx512::PrepareQuantActs(x.data(), M, K, f, &acts);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t b = 0; b < K / 32; ++b) {
+        int8_t q[32];
+        const float d = kern::QuantizeActBlock(x.data() + m * K + b * 32, q);
+        const bool q4 = f == WeightFormat::kQ4_0;
+        const int64_t per = q4 ? 4 : 2, j = b % per;  // block j of its record
+        const uint8_t* pa = acts.data.get() + (m * acts.records + b / per) * acts.record_bytes;
+        const auto* pq = reinterpret_cast<const int8_t*>(pa);
+        const auto* ps = reinterpret_cast<const float*>(pa + (q4 ? 128 : 64));
+        const auto* pc = reinterpret_cast<const int32_t*>(pa + (q4 ? 192 : 128));
+        for (int i = 0; i < 32; ++i) {
+          // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: lo[64] = elements 0..15 of blk0..3, hi[64] =
+          // elements 16..31.
+          const int64_t pos = q4 ? 64 * (i / 16) + 16 * j + i % 16 : 32 * j + i;
+          ASSERT_EQ(pq[pos], q[i]) << WeightFormatName(f) << " m=" << m << " b=" << b << " i=" << i;
+          EXPECT_EQ(ps[(pos % 64) / 4], d);
+        }
+        for (int l = 0; l < 16; ++l) {
+          int32_t s4 = pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3];
+          if (q4) s4 += pq[64 + 4 * l] + pq[64 + 4 * l + 1] + pq[64 + 4 * l + 2] + pq[64 + 4 * l + 3];
+          EXPECT_EQ(pc[l], (q4 ? -8 : -128) * s4);
+        }
+      }
     }
   }
 }

@@ -40,7 +40,9 @@ bool Simd() {
 #define SKIP_WITHOUT_SIMD() \
   if (!Simd()) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)"
 
-double RelDiff(double a, double b, double scale) { return std::fabs(a - b) / std::max(scale, 1e-30); }
+double RelDiff(double a, double b, double scale) {
+  return std::fabs(a - b) / std::max(scale, 1e-30);
+}
 
 #if defined(IDEFICS_HAVE_SIMD)
 namespace simd = kern::avx512;
@@ -59,7 +61,8 @@ TEST(OpsTest, DotAxpyAddMulScaleMatchTwins) {
     simd::Axpy(0.37f, a.data(), y1.data(), n);
     ref::Axpy(0.37f, a.data(), y2.data(), n);
     // The SIMD build may contract alpha·x + y into one FMA (one rounding fewer).
-    for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(y1[i] - y2[i]), kUlpTol * (std::fabs(y2[i]) + 0.37 * std::fabs(a[i])));
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_LE(std::fabs(y1[i] - y2[i]), kUlpTol * (std::fabs(y2[i]) + 0.37 * std::fabs(a[i])));
     simd::Add(a.data(), b.data(), y1.data(), n);
     ref::Add(a.data(), b.data(), y2.data(), n);
     EXPECT_EQ(y1, y2) << n;
@@ -78,7 +81,8 @@ TEST(OpsTest, NormsMatchTwins) {
 #if defined(IDEFICS_HAVE_SIMD)
   for (int64_t n : kLengths) {
     if (n == 0) continue;
-    const std::vector<float> x = test::RandomVec(n, 3, 2.f), w = test::RandomVec(n, 4), b = test::RandomVec(n, 5);
+    const std::vector<float> x = test::RandomVec(n, 3, 2.f), w = test::RandomVec(n, 4),
+                             b = test::RandomVec(n, 5);
     std::vector<float> y1(n), y2(n);
     for (const float* wp : {w.data(), static_cast<const float*>(nullptr)}) {
       simd::RmsNorm(x.data(), wp, n, 1e-5f, y1.data());
@@ -87,7 +91,8 @@ TEST(OpsTest, NormsMatchTwins) {
       simd::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y1.data());
       ref::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y2.data());
       // (x - mean) cancels; the error is relative to the input scale.
-      for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(y1[i] - y2[i]), kSumTol * 10 * (1 + std::fabs(y2[i]))) << n;
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_LE(std::fabs(y1[i] - y2[i]), kSumTol * 10 * (1 + std::fabs(y2[i]))) << n;
     }
     // In place.
     std::vector<float> z = x;
@@ -180,7 +185,8 @@ TEST(OpsTest, ActivationsAgainstDoubleTruthAndTwins) {
     // And against the float formula transformers evaluates (0.5·x·(1 + tanhf(u))).
     const float u = 0.7978845608028654f * (x[i] + 0.044715f * x[i] * x[i] * x[i]);
     const float tf = 0.5f * x[i] * (1.f + std::tanh(u));
-    ASSERT_LE(std::fabs(gelu[i] - tf), kActTol * std::fabs(tf) + kGeluVsTanhFormulaAbs * std::fabs(x[i])) << v;
+    ASSERT_LE(std::fabs(gelu[i] - tf), kActTol * std::fabs(tf) + kGeluVsTanhFormulaAbs * std::fabs(x[i]))
+        << v;
   }
 }
 

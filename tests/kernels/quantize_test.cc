@@ -94,7 +94,8 @@ TEST(QuantizeTest, Q4_0LayoutLowNibbleFirstHalf) {
 
 TEST(QuantizeTest, ZeroAndNonFiniteBlocksDoNotCrash) {
   std::vector<float> x(64, 0.f);
-  std::vector<uint8_t> q8(WeightRowBytes(WeightFormat::kQ8_0, 64)), q4(WeightRowBytes(WeightFormat::kQ4_0, 64));
+  std::vector<uint8_t> q8(WeightRowBytes(WeightFormat::kQ8_0, 64)),
+      q4(WeightRowBytes(WeightFormat::kQ4_0, 64));
   QuantizeRowQ8_0(x.data(), 64, q8.data());
   QuantizeRowQ4_0(x.data(), 64, q4.data());
   std::vector<float> back(64, 1.f);

@@ -2,6 +2,7 @@
 // clear errors for bad checkpoints and bad calls, reduced-precision weight formats.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -123,6 +124,8 @@ TEST(ModelCache, TruncateAndReplayGivesTheSameLogits) {
   cache->Clear();
   EXPECT_EQ(cache->size(), 0);
   EXPECT_EQ(cache->capacity(), T + 40);
+  EXPECT_EQ(m->NewCache(-3)->capacity(), 0);
+  EXPECT_EQ(m->NewCache(int64_t{1} << 40)->capacity(), m->config().text.max_position_embeddings);
 }
 
 // A 600-token prompt (over the 512-row MLP block and far over model b's window of 24) prefilled at once
@@ -201,6 +204,38 @@ TEST(ModelErrors, BadImagesReturnClearStatus) {
   EXPECT_TRUE(none->empty());
 }
 
+// The conv drops the right/bottom remainder (< 14 pixels): junk there must not change anything.
+TEST(ModelVision, RemainderPixelsAreIgnored) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a");
+  ASSERT_NE(m, nullptr);
+  const PixelImage img = CasePrompt("idefics2-tiny-a", "one_image").images.at(0);
+  PixelImage big;
+  big.width = img.width + 13;
+  big.height = img.height + 5;
+  big.chw.assign(3 * big.width * big.height, 7.5f);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < img.height; ++y)
+      std::copy_n(img.chw.data() + (c * img.height + y) * img.width, img.width,
+                  big.chw.data() + (c * big.height + y) * big.width);
+  auto a = m->EncodeImages({img});
+  auto b = m->EncodeImages({big});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(ModelErrors, GeneratedImageTokenUsesItsEmbeddingInADecodeStep) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a");
+  ASSERT_NE(m, nullptr);
+  const int32_t img = static_cast<int32_t>(m->config().image_token_id);
+  std::vector<float> logits(m->config().text.vocab_size);
+  auto cache = m->NewCache(4);
+  const int32_t bos = 1;
+  ASSERT_TRUE(m->Forward(&bos, 1, nullptr, 0, *cache, logits.data(), false).ok());
+  EXPECT_TRUE(m->Forward(&img, 1, nullptr, 0, *cache, logits.data(), false).ok());
+  const int32_t two[2] = {img, img};
+  EXPECT_EQ(m->Forward(two, 2, nullptr, 0, *cache, logits.data(), false).code(), StatusCode::kInvalidArgument);
+}
+
 // A copy of tiny-a with one tensor missing and one mis-shaped: one error names both.
 TEST(ModelErrors, MissingAndMisshapedTensorsAreReportedTogether) {
   namespace fs = std::filesystem;
@@ -238,12 +273,27 @@ TEST(ModelLoad, F32CheckpointIsUsedInPlace) {
   EXPECT_EQ(m->weight_bytes(), 513648u * 4);  // every tensor mmapped in place, nothing converted
 }
 
-TEST(ModelLoad, BlockFormatsAreNotImplementedYet) {
+TEST(ModelLoad, ProgressIsMonotonicAndEndsAtOne) {
+  auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-b"));
+  ASSERT_TRUE(folder.ok());
+  std::vector<double> seen;
+  ModelLoadOptions opts;
+  opts.progress = [&](double f) { seen.push_back(f); };
+  ASSERT_TRUE(Idefics2Model::Load(*folder, opts).ok());
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LE(seen[i - 1], seen[i]);
+  EXPECT_DOUBLE_EQ(seen.back(), 1.0);
+}
+
+TEST(ModelLoad, BlockFormatsQuantizeAtLoad) {  // accuracy: tests/quant/quantization_accuracy_test.cc
   auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-a"));
   ASSERT_TRUE(folder.ok());
-  ModelLoadOptions opts;
-  opts.matrix_format = WeightFormat::kQ8_0;
-  EXPECT_EQ(Idefics2Model::Load(*folder, opts).status().code(), StatusCode::kUnimplemented);
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    ModelLoadOptions opts;
+    opts.matrix_format = f;
+    auto m = Idefics2Model::Load(*folder, opts);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+  }
 }
 
 double MaxAbsDiff(const std::vector<float>& a, const float* b) {
@@ -274,6 +324,18 @@ TEST(ModelBf16, MatrixFormatBf16StaysClose) {
       EXPECT_LT(d, 0.5);
     }
   }
+}
+
+TEST(ModelF16, MatrixFormatF16StaysClose) {
+  Idefics2Model* m = TinyModel("idefics2-tiny-a", WeightFormat::kF16);
+  ASSERT_NE(m, nullptr);
+  auto gf = OpenGolden("model_cases/idefics2-tiny-a/one_image.safetensors");
+  const std::vector<float> g_logits = GoldenF32(*gf, "logits");
+  std::vector<float> f, l;
+  RunPrompt(m, CasePrompt("idefics2-tiny-a", "one_image"), &f, &l);
+  const double d = MaxAbsDiff(l, g_logits.data());
+  std::printf("[f16 weights] idefics2-tiny-a one_image: max |logits - golden f32| = %.3g\n", d);
+  EXPECT_LT(d, 0.05);
 }
 
 }  // namespace

@@ -14,9 +14,12 @@ namespace {
 
 json Question(int i) {
   json body = ChatBody("question number " + std::to_string(i) + "?", {}, 12 + (i % 5) * 6);
-  if (i % 3 == 0) body["messages"][0]["content"].insert(body["messages"][0]["content"].begin(),
-                                                        {{"type", "image_url"},
-                                                         {"image_url", {{"url", ImageDataUri(i % 2 ? "rgb_300x200.png" : "photo_320x240.jpg")}}}});
+  if (i % 3 == 0) {
+    json part = {{"type", "image_url"},
+                 {"image_url", {{"url", ImageDataUri(i % 2 ? "rgb_300x200.png" : "photo_320x240.jpg")}}}};
+    json& content = body["messages"][0]["content"];
+    content.insert(content.begin(), part);
+  }
   return body;
 }
 
@@ -106,7 +109,9 @@ TEST(ServerLoadTest, FullQueueAnswers429) {
       std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));  // arrive in order
       Reply r = Post(port, "/v1/chat/completions", slow.dump());
       status[i] = r.status;
-      if (r.status == 429) EXPECT_EQ(r.Json()["error"]["code"], "queue_full");
+      if (r.status == 429) {
+        EXPECT_EQ(r.Json()["error"]["code"], "queue_full");
+      }
     });
   }
   for (auto& t : clients) t.join();

@@ -109,7 +109,7 @@ TEST_F(ServerModelTest, SixteenConcurrentClientsMatchTheEngine) {
   auto server = StartTinyServer(8);
   const auto cases = Cases();
   constexpr int kClients = 16;
-  std::vector<std::string> got(kClients), finish(kClients);
+  std::vector<std::string> got(kClients), finish(kClients), raw(kClients);
   std::vector<std::thread> clients;
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
@@ -118,8 +118,11 @@ TEST_F(ServerModelTest, SixteenConcurrentClientsMatchTheEngine) {
         StreamReply s = PostStream(server->port(), Body(c));
         got[i] = s.content;
         finish[i] = s.finish;
+        raw[i] = std::to_string(s.status) + " " + s.raw.substr(0, 300);
       } else {
-        json j = Post(server->port(), "/v1/chat/completions", Body(c).dump()).Json();
+        Reply r = Post(server->port(), "/v1/chat/completions", Body(c).dump());
+        raw[i] = std::to_string(r.status) + " " + r.body.substr(0, 300);
+        json j = r.Json();
         if (!j.is_discarded() && j.contains("choices")) {
           got[i] = j["choices"][0]["message"]["content"];
           finish[i] = j["choices"][0]["finish_reason"];
@@ -129,7 +132,7 @@ TEST_F(ServerModelTest, SixteenConcurrentClientsMatchTheEngine) {
   }
   for (auto& t : clients) t.join();
   for (int i = 0; i < kClients; ++i) {
-    EXPECT_EQ(got[i], expected_[i % cases.size()].text) << "client " << i;
+    EXPECT_EQ(got[i], expected_[i % cases.size()].text) << "client " << i << ": " << raw[i];
     EXPECT_EQ(finish[i], expected_[i % cases.size()].finish) << "client " << i;
   }
 }

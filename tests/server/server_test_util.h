@@ -52,6 +52,7 @@ inline httplib::Headers AuthHeaders(const std::string& key) {
 inline Reply Get(int port, const std::string& path, const std::string& key = "") {
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(60, 0);
+  cli.set_tcp_nodelay(true);
   auto r = cli.Get(path.c_str(), AuthHeaders(key));
   if (!r) return {};
   return {r->status, r->body};
@@ -61,8 +62,9 @@ inline Reply Post(int port, const std::string& path, const std::string& body, co
                   const std::string& content_type = "application/json") {
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(60, 0);
+  cli.set_tcp_nodelay(true);
   auto r = cli.Post(path.c_str(), AuthHeaders(key), body, content_type.c_str());
-  if (!r) return {};
+  if (!r) return {0, "no response: " + httplib::to_string(r.error())};
   return {r->status, r->body};
 }
 
@@ -113,6 +115,7 @@ inline StreamReply PostStream(int port, json body, const std::string& key = "", 
   std::string buf;
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(60, 0);
+  cli.set_tcp_nodelay(true);
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/chat/completions";
@@ -130,6 +133,7 @@ inline StreamReply PostStream(int port, json body, const std::string& key = "", 
     return !(stop_after_chunks > 0 && r.content_chunks >= stop_after_chunks);
   };
   auto res = cli.send(req);
+  if (!res) r.raw += " no response: " + httplib::to_string(res.error());
   if (res && r.status == 0) r.status = res->status;
   if (res && res->status != 200) r.raw = res->body;
   return r;

@@ -1,11 +1,13 @@
 // Chat template rendering against transformers' apply_chat_template goldens, template loading from model
 // folders, and the rendered prompt's ids.
+#include "tokenizer/chat_template.h"
+
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
 #include "support/golden.h"
-#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics::tokenizer {
@@ -27,7 +29,8 @@ void CheckChatCases(const std::string& model_dir, const std::string& cases_path)
   const json cases = Cases(cases_path);
   ASSERT_TRUE(cases.contains("chat_template"));
   for (const auto& c : cases["chat_template"]) {
-    auto rendered = tmpl->Render(c["messages"], c["add_generation_prompt"].get<bool>(), SpecialTokenVariables(**tok));
+    auto rendered =
+        tmpl->Render(c["messages"], c["add_generation_prompt"].get<bool>(), SpecialTokenVariables(**tok));
     ASSERT_TRUE(rendered.ok()) << rendered.status().ToString();
     EXPECT_EQ(*rendered, c["rendered"].get<std::string>());
     std::vector<int32_t> expected = c["ids"].get<std::vector<int32_t>>();
@@ -43,7 +46,8 @@ TEST(ChatTemplate, TinyModelGolden) {
 
 TEST(ChatTemplate, MistralGolden) {
   const std::string dir = test::MistralTokenizerDir();
-  if (dir.empty()) GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
+  if (dir.empty())
+    GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
   CheckChatCases(dir, dir + "/tokenizer_cases.json");
 }
 
@@ -61,6 +65,17 @@ TEST(ChatTemplate, SpecExamples) {
   r = tmpl->Render(sys, false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "System: Be brief.<end_of_utterance>\n");
+}
+
+TEST(ChatTemplate, SpecialTokenVariables) {
+  auto tok = Tokenizer::Load(test::TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  const json vars = SpecialTokenVariables(**tok);
+  auto r = RenderChatTemplate(
+      "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}|{{ additional_special_tokens | join(',') }}",
+      json::parse(R"([{"role": "user", "content": "hi"}])"), false, vars);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "<s>hi</s>|<fake_token_around_image>,<image>,<end_of_utterance>");
 }
 
 TEST(ChatTemplate, LoadErrors) {

@@ -1,9 +1,10 @@
 // The Jinja subset interpreter: expressions, statements, whitespace control, builtins, and the errors for
 // constructs outside the subset (which must name the construct and its position).
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "tokenizer/jinja.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 namespace idefics::tokenizer::jinja {
 namespace {
@@ -35,13 +36,17 @@ TEST(Jinja, LiteralsAndOutput) {
 
 TEST(Jinja, Operators) {
   EXPECT_EQ(Render("{{ 'a' + 'b' }}{{ 1 ~ 'x' ~ none }}"), "ab1xNone");
-  EXPECT_EQ(Render("{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -1 % 3 }} {{ 7 / 2 }} {{ 2 ** 3 }}"),
-            "7 3 -4 1 2 3.5 8");
+  EXPECT_EQ(
+      Render("{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -1 % 3 }} {{ 7 / 2 }} {{ 2 ** 3 }}"),
+      "7 3 -4 1 2 3.5 8");
   EXPECT_EQ(Render("{{ 1 == 1.0 }} {{ 'a' != 'b' }} {{ 2 < 3 }} {{ 'b' >= 'a' }}"), "True True True True");
   EXPECT_EQ(Render("{{ 'ell' in 'hello' }} {{ 3 not in [1, 2] }} {{ 'k' in {'k': 0} }}"), "True True True");
-  EXPECT_EQ(Render("{{ true and false }} {{ false or 'x' }} {{ not 0 }} {{ not 1 and true }}"), "False x True False");
+  EXPECT_EQ(Render("{{ true and false }} {{ false or 'x' }} {{ not 0 }} {{ not 1 and true }}"),
+            "False x True False");
   EXPECT_EQ(Render("{{ 'y' if 1 > 2 else 'n' }}{{ 'z' if false }}"), "n");
   EXPECT_EQ(Render("{{ 'ab' * 3 }}"), "ababab");
+  // Integer overflow falls back to floats instead of wrapping (Python ints are unbounded).
+  EXPECT_EQ(Render("{{ 999999999999999999 * 999999999999999999 > 0 }}"), "True");
 }
 
 TEST(Jinja, SubscriptsAndAttributes) {
@@ -58,15 +63,17 @@ TEST(Jinja, SubscriptsAndAttributes) {
 
 TEST(Jinja, ForLoop) {
   const json ctx = {{"xs", {"a", "b", "c"}}};
-  EXPECT_EQ(Render("{% for x in xs %}{{ loop.index }}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}", ctx),
-            "1a,2b,3c");
+  EXPECT_EQ(
+      Render("{% for x in xs %}{{ loop.index }}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}", ctx),
+      "1a,2b,3c");
   EXPECT_EQ(Render("{% for x in xs %}{{ loop.index0 }}{{ loop.first }}{{ loop.length }} {% endfor %}", ctx),
             "0True3 1False3 2False3 ");
   EXPECT_EQ(Render("{% for x in xs if x != 'b' %}{{ x }}{{ loop.length }}{% endfor %}", ctx), "a2c2");
   EXPECT_EQ(Render("{% for x in [] %}x{% else %}empty{% endfor %}"), "empty");
   EXPECT_EQ(Render("{% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}"), "a=1");
   EXPECT_EQ(Render("{% for x in xs %}{% if x == 'b' %}{% break %}{% endif %}{{ x }}{% endfor %}", ctx), "a");
-  EXPECT_EQ(Render("{% for x in xs %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}", ctx), "ac");
+  EXPECT_EQ(Render("{% for x in xs %}{% if x == 'b' %}{% continue %}{% endif %}{{ x }}{% endfor %}", ctx),
+            "ac");
   // Nested loops restore the outer loop variable.
   EXPECT_EQ(Render("{% for x in [1, 2] %}{% for y in [1] %}{% endfor %}{{ loop.index }}{% endfor %}"), "12");
 }
@@ -75,24 +82,30 @@ TEST(Jinja, IfAndSet) {
   EXPECT_EQ(Render("{% if 0 %}a{% elif '' %}b{% elif [1] %}c{% else %}d{% endif %}"), "c");
   EXPECT_EQ(Render("{% if 0 %}a{% else %}d{% endif %}"), "d");
   EXPECT_EQ(Render("{% set x = 'v' %}{{ x }}"), "v");
+  EXPECT_EQ(Render("a{% generation %}b{{ 'c' }}{% endgeneration %}d"), "abcd");
   // A set inside a loop does not leak out; a namespace attribute does.
   EXPECT_EQ(Render("{% set x = 1 %}{% for i in [1, 2] %}{% set x = i %}{% endfor %}{{ x }}"), "1");
-  EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"),
+  EXPECT_EQ(Render("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor "
+                   "%}{{ ns.n }}"),
             "3");
 }
 
 TEST(Jinja, FiltersMethodsTests) {
-  EXPECT_EQ(Render("{{ 'hELLO wORLD'.capitalize() }} {{ 'hi' | upper }} {{ 'HI'.lower() }} {{ 'ab cd' | title }}"),
-            "Hello world HI hi Ab Cd");
+  EXPECT_EQ(
+      Render("{{ 'hELLO wORLD'.capitalize() }} {{ 'hi' | upper }} {{ 'HI'.lower() }} {{ 'ab cd' | title }}"),
+      "Hello world HI hi Ab Cd");
   EXPECT_EQ(Render("[{{ '  x \\n' | trim }}][{{ '  y '.strip() }}][{{ 'xxy'.lstrip('x') }}]"), "[x][y][y]");
-  EXPECT_EQ(Render("{{ 'abc' | length }} {{ [1, 2] | length }} {{ 'ab'.startswith('a') }} {{ 'ab'.endswith('a') }}"),
-            "3 2 True False");
-  EXPECT_EQ(Render("{{ 'user' | capitalize }} {{ ['a', 'b'] | join(', ') }} {{ x | default('d') }}"), "User a, b d");
+  EXPECT_EQ(
+      Render(
+          "{{ 'abc' | length }} {{ [1, 2] | length }} {{ 'ab'.startswith('a') }} {{ 'ab'.endswith('a') }}"),
+      "3 2 True False");
+  EXPECT_EQ(Render("{{ 'user' | capitalize }} {{ ['a', 'b'] | join(', ') }} {{ x | default('d') }}"),
+            "User a, b d");
   EXPECT_EQ(Render("{{ 'a,b'.split(',') }} {{ 'aXbX'.replace('X', '-') }} {{ [1, 2] | first }}"),
             "['a', 'b'] a-b- 1");
   EXPECT_EQ(Render("{{ x is defined }} {{ none is none }} {{ 'a' is string }} {{ 3 is not string }}"),
             "False True True True");
-  EXPECT_EQ(Render("{{ {'a': 1}.get('b', 'z') }} {{ {'a': [1, 'x']} | tojson }}"), "z {\"a\":[1,\"x\"]}");
+  EXPECT_EQ(Render("{{ {'a': 1}.get('b', 'z') }} {{ {'a': [1, 'x']} | tojson }}"), "z {\"a\": [1, \"x\"]}");
 }
 
 TEST(Jinja, WhitespaceControl) {
@@ -103,6 +116,8 @@ TEST(Jinja, WhitespaceControl) {
   EXPECT_EQ(Render("{{ 'v' }}\nz"), "v\nz");  // not after an expression
   EXPECT_EQ(Render("a{# comment #}b{#- c -#} c"), "abc");
   EXPECT_EQ(Render("  {%+ if true %}x{% endif %}"), "  x");
+  EXPECT_EQ(Render("x\n"), "x");  // keep_trailing_newline=False
+  EXPECT_EQ(Render("x\n\n"), "x\n");
 }
 
 TEST(Jinja, RaiseException) {

@@ -1,11 +1,13 @@
 // The Idefics2 processor's text expansion (<image> -> fake/image token runs) against transformers'
 // Idefics2Processor input_ids, and its error on a placeholder / image count mismatch.
+#include "tokenizer/processor_text.h"
+
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
 #include "support/golden.h"
-#include "tokenizer/processor_text.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics::tokenizer {
@@ -37,11 +39,14 @@ void CheckProcessorCases(const std::string& cases_path, const std::string& fixed
   EXPECT_GT(checked, 0);
 }
 
-TEST(ProcessorText, TinyModelGolden) { CheckProcessorCases(test::GoldenDir() + "/tokenizer_cases.json", ""); }
+TEST(ProcessorText, TinyModelGolden) {
+  CheckProcessorCases(test::GoldenDir() + "/tokenizer_cases.json", "");
+}
 
 TEST(ProcessorText, MistralGolden) {
   const std::string dir = test::MistralTokenizerDir();
-  if (dir.empty()) GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
+  if (dir.empty())
+    GTEST_SKIP() << "../shared/golden/mistral-tokenizer not found (set IDEFICS_MISTRAL_TOKENIZER_DIR)";
   CheckProcessorCases(dir + "/tokenizer_cases.json", dir);
 }
 

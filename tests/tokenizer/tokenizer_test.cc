@@ -1,5 +1,7 @@
 // Tokenizer behaviour beyond the goldens: bad model folders, decoding, the incremental decoder with split
 // multi-byte characters, long inputs, and the `idefics tokenize` command line.
+#include "tokenizer/tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,8 +12,8 @@
 #include "core/check.h"
 #include "support/golden.h"
 #include "tokenizer/incremental_decoder.h"
+#include "tokenizer/sentencepiece_bpe.h"
 #include "tokenizer/sentencepiece_model.h"
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace idefics::tokenizer {
@@ -78,7 +80,8 @@ TEST(TokenizerLoad, CorruptJsonNamesTheFile) {
   t = Tokenizer::Load(dir);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ((*t)->vocab_size(), 4006);
-  EXPECT_EQ((*t)->Encode("a<x><image>", false), (std::vector<int32_t>{(*t)->Encode("a", false)[0], 4005, 4001}));
+  EXPECT_EQ((*t)->Encode("a<x><image>", false),
+            (std::vector<int32_t>{(*t)->Encode("a", false)[0], 4005, 4001}));
 }
 
 TEST(TokenizerModel, ReadsTrainerAndNormalizerSpec) {
@@ -115,7 +118,8 @@ TEST(TokenizerEncode, SpecialTokensAndPrefix) {
 TEST(TokenizerEncode, LongInputIsFast) {
   const Tokenizer& t = Tiny();
   std::string text;
-  while (text.size() < 2000000) text += "The quick brown fox jumps over the lazy dog 12345 \xE4\xB8\xAD\xE6\x96\x87! ";
+  while (text.size() < 2000000)
+    text += "The quick brown fox jumps over the lazy dog 12345 \xE4\xB8\xAD\xE6\x96\x87! ";
   std::string nospace(300000, 'x');  // one huge word: merges must not be quadratic
   const auto start = std::chrono::steady_clock::now();
   const auto ids = t.Encode(text);
@@ -125,6 +129,29 @@ TEST(TokenizerEncode, LongInputIsFast) {
   EXPECT_GT(ids2.size(), 1u);
   EXPECT_EQ(t.Decode(ids2), nospace);
   EXPECT_LT(s, 20.0);  // generous for sanitizer builds; release takes well under a second
+}
+
+TEST(TokenizerEncode, WordShortcutEqualsWholeStringBpe) {
+  std::vector<std::string> dirs = {test::TinyModelDir("idefics2-tiny-a")};
+  if (!test::MistralTokenizerDir().empty()) dirs.push_back(test::MistralTokenizerDir());
+  const std::string text =
+      "  Some   words, repeated words;\twords\n\n  and   \xE4\xB8\xAD\xE6\x96\x87 12345 x "
+      "\xE2\x96\x81\xE2\x96\x81 "
+      "end   ";
+  for (const std::string& dir : dirs) {
+    auto m = LoadSentencePieceModel(dir + "/tokenizer.model");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    auto created = SentencePieceBpe::Create(std::move(m).value(), dir);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    const SentencePieceBpe& bpe = **created;
+    for (size_t cut = 0; cut < text.size(); cut += 7) {
+      const std::string normalized = bpe.Normalize(text.substr(cut));
+      std::vector<int32_t> fast, reference;
+      bpe.EncodeNormalized(normalized, &fast);
+      bpe.EncodeChunk(normalized, &reference);
+      EXPECT_EQ(fast, reference) << dir << " from byte " << cut;
+    }
+  }
 }
 
 TEST(TokenizerDecode, RoundTripAndSkipSpecial) {
@@ -173,8 +200,10 @@ TEST(IncrementalDecoder, InvalidAndTruncatedBytesBecomeReplacementChars) {
   std::string out;
   out += dec.Push(ids[0]);
   out += dec.Push(ids[1]);
-  EXPECT_EQ(out, "");                            // E1 80 may still become a character
-  EXPECT_EQ(dec.Push(ids[2]), "\xEF\xBF\xBD" "A");  // 41 proves it ill-formed: one U+FFFD, then 'A'
+  EXPECT_EQ(out, "");  // E1 80 may still become a character
+  EXPECT_EQ(dec.Push(ids[2]),
+            "\xEF\xBF\xBD"
+            "A");                               // 41 proves it ill-formed: one U+FFFD, then 'A'
   EXPECT_EQ(dec.Push(ids[3]), "\xEF\xBF\xBD");  // FF is never valid
   EXPECT_EQ(dec.Push(ids[4]), "");
   EXPECT_EQ(dec.Push(ids[5]), "");
@@ -196,7 +225,7 @@ TEST(IncrementalDecoder, InvalidAndTruncatedBytesBecomeReplacementChars) {
 TEST(TokenizeCli, PrintsIdsAsJson) {
   const std::string cli = test::CliPath();
   const std::string model = test::TinyModelDir("idefics2-tiny-a");
-  std::string out;
+  std::string out, out2;
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " 'Hello world'", &out), 0);
   EXPECT_EQ(out, "[1,1356,1900]\n");
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos 'Hello world'", &out), 0);
@@ -205,6 +234,11 @@ TEST(TokenizeCli, PrintsIdsAsJson) {
   EXPECT_EQ(out, "[4001]\n");
   ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " ''", &out), 0);
   EXPECT_EQ(out, "[1]\n");
+  // A text that looks like an option is still the text.
+  ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos '--x'", &out), 0);
+  ASSERT_EQ(test::RunCommand(cli + " tokenize --model " + model + " --no-bos -- '--x'", &out2), 0);
+  EXPECT_EQ(out, out2);
+  EXPECT_EQ(out.front(), '[');
 }
 
 TEST(TokenizeCli, ErrorsExitOne) {
@@ -213,7 +247,8 @@ TEST(TokenizeCli, ErrorsExitOne) {
   EXPECT_EQ(test::RunCommand(cli + " tokenize --model /nonexistent/dir 'x' 2>/dev/null", &out), 1);
   EXPECT_EQ(out, "");
   EXPECT_EQ(test::RunCommand(cli + " tokenize 'x' 2>/dev/null", &out), 1);  // --model is required
-  EXPECT_EQ(test::RunCommand(cli + " tokenize --model " + test::TinyModelDir("idefics2-tiny-a") + " 2>/dev/null", &out),
+  EXPECT_EQ(test::RunCommand(
+                cli + " tokenize --model " + test::TinyModelDir("idefics2-tiny-a") + " 2>/dev/null", &out),
             1);  // TEXT is required
   // The message goes to stderr and names the problem.
   EXPECT_EQ(test::RunCommand(cli + " tokenize --model /nonexistent/dir 'x' 2>&1", &out), 1);

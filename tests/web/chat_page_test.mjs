@@ -82,6 +82,7 @@ async function main() {
                                    process.exit(1); }, deadline - Date.now());
   try {
     const cdp = new Cdp(child);
+    if (process.env.CHAT_PAGE_TEST_VERBOSE) console.error("connecting to chromium");
     const { targetId } = await cdp.send("Target.createTarget", { url: "about:blank" });
     const { sessionId } = await cdp.send("Target.attachToTarget", { targetId, flatten: true });
     const page = (method, params) => cdp.send(method, params, sessionId);
@@ -91,6 +92,7 @@ async function main() {
       return r.result.value;
     };
     const waitFor = async (expression, what) => {
+      if (process.env.CHAT_PAGE_TEST_VERBOSE) console.error("waiting for " + what);
       while (!(await js(expression))) {
         if (Date.now() > deadline) fail("timed out waiting for " + what);
         await sleep(100);

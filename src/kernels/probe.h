@@ -1,0 +1,19 @@
+// Short machine probes for `idefics bench`: sustained memory read bandwidth and peak FMA throughput, measured
+// with the same thread pool the model uses. Mirrors no reference class.
+#pragma once
+
+namespace idefics {
+
+class ThreadPool;
+
+// Read bandwidth in GB/s (1e9 bytes/s) over a 256 MiB buffer, every pool thread streaming its own slice;
+// best of a few passes. Takes about 0.5 s (mostly touching the buffer once).
+double MeasureReadBandwidthGBs(ThreadPool& pool);
+
+// Peak arithmetic rate in GFLOPS (1e9 flop/s, an FMA = 2 flop) of register-only FMA chains on every pool
+// thread: float32 FMA, or bf16 dot products (vdpbf16ps, 4 flop per lane) when bf16 is true. ~0.25 s. On a CPU
+// without AVX-512 (or with IDEFICS_ISA capping it) this measures the scalar twin and bf16 reports the f32
+// scalar rate.
+double MeasurePeakGflops(ThreadPool& pool, bool bf16);
+
+}  // namespace idefics
