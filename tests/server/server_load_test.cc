@@ -100,13 +100,13 @@ TEST(ServerLoadTest, FullQueueAnswers429) {
   o.queue = 1;
   auto server = StartServer(o, std::make_unique<FakeBackend>(fo));
   const int port = server->port();
-  json slow = ChatBody("slow", {}, 60);
+  json slow = ChatBody("slow", {}, 120);  // >= 600 ms: all four arrive while the first runs
   slow["ignore_eos"] = true;
   std::vector<int> status(4);
   std::vector<std::thread> clients;
   for (int i = 0; i < 4; ++i) {
     clients.emplace_back([&, i] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));  // arrive in order
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));  // arrive one after another
       Reply r = Post(port, "/v1/chat/completions", slow.dump());
       status[i] = r.status;
       if (r.status == 429) {
@@ -115,7 +115,8 @@ TEST(ServerLoadTest, FullQueueAnswers429) {
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_EQ(status[0], 200);
+  // One runs, one waits in the queue, the other two are refused.
+  EXPECT_EQ(std::count(status.begin(), status.end(), 200), 2) << status[0] << status[1] << status[2] << status[3];
   EXPECT_EQ(std::count(status.begin(), status.end(), 429), 2) << status[0] << status[1] << status[2] << status[3];
   EXPECT_EQ(Post(port, "/v1/chat/completions", ChatBody("after").dump()).status, 200);
 }
