@@ -125,6 +125,10 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
 
 }  // namespace
 
+int64_t GemvMaxRows(WeightFormat f) {
+  return f == WeightFormat::kQ4_0 ? 32 : 8;
+}
+
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool) {
   MatMul(x, M, w, bias, y, pool, MatMulOptions{});
 }
@@ -141,7 +145,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
     return;
   }
   const bool simd = ActiveIsa() == Isa::kAvx512;
-  if (M <= kGemvMaxRows) {
+  if (M <= GemvMaxRows(w.format)) {
     Gemv(x, M, w, bias, y, pool, options, simd);
   } else {
     Gemm(x, M, w, bias, y, pool, options, simd);
