@@ -45,10 +45,11 @@ std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadP
 
 void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
           const MatMulOptions& opt, bool simd) {
-  const int64_t N = w.rows, K = w.cols;
+  const int64_t N = w.rows;
   if (IsQuant(w.format)) {
 #if defined(IDEFICS_HAVE_SIMD)
     if (simd) {
+      const int64_t K = w.cols;
       kern::avx512::QuantActs acts;
       kern::avx512::PrepareQuantActs(x, M, K, w.format, &acts);
       ForRows(pool, N, kGemvGrain,
