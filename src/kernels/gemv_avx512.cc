@@ -1,5 +1,6 @@
-// AVX-512 matrix-vector kernels for decode (M <= kGemvMaxRows): bandwidth-bound streams over the weight rows.
-// Twins: kern::scalar::GemvFloat / GemvBf16Dot / GemvQuant (matmul_scalar.cc). Mirrors nn.Linear.
+// AVX-512 matrix-vector kernels for decode (M <= GemvMaxRows(format), 4 rows per pass): bandwidth-bound
+// streams over the weight rows. Twins: kern::scalar::GemvFloat / GemvBf16Dot / GemvQuant (matmul_scalar.cc).
+// Mirrors nn.Linear.
 #include <immintrin.h>
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.

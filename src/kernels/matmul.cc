@@ -45,10 +45,11 @@ std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadP
 
 void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
           const MatMulOptions& opt, bool simd) {
-  const int64_t N = w.rows, K = w.cols;
+  const int64_t N = w.rows;
   if (IsQuant(w.format)) {
 #if defined(IDEFICS_HAVE_SIMD)
     if (simd) {
+      const int64_t K = w.cols;
       kern::avx512::QuantActs acts;
       kern::avx512::PrepareQuantActs(x, M, K, w.format, &acts);
       ForRows(pool, N, kGemvGrain,
@@ -125,6 +126,10 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
 
 }  // namespace
 
+int64_t GemvMaxRows(WeightFormat f) {
+  return f == WeightFormat::kQ4_0 ? 32 : 8;
+}
+
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool) {
   MatMul(x, M, w, bias, y, pool, MatMulOptions{});
 }
@@ -141,7 +146,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
     return;
   }
   const bool simd = ActiveIsa() == Isa::kAvx512;
-  if (M <= kGemvMaxRows) {
+  if (M <= GemvMaxRows(w.format)) {
     Gemv(x, M, w, bias, y, pool, options, simd);
   } else {
     Gemm(x, M, w, bias, y, pool, options, simd);

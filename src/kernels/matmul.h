@@ -33,19 +33,21 @@ struct WeightMatrix {
 };
 
 // How MatMul may trade accuracy for speed. The default is "exact": float32 arithmetic on exactly converted
-// weights (f32/bf16/f16), except that Q8_0/Q4_0 weights at M <= kGemvMaxRows quantize the activations to int8
-// per 32-block (error <= max|x_block|/254 per element) so the dot products run on int8 VNNI units.
+// weights (f32/bf16/f16), except that Q8_0/Q4_0 weights at M <= GemvMaxRows(format) quantize the activations
+// to int8 per 32-block (error <= max|x_block|/254 per element) so the dot products run on int8 VNNI units.
 struct MatMulOptions {
   // bf16 weights (and q8_0/q4_0/f16 in the large-M GEMM): round the activations to bf16
   // (round-to-nearest-even) and use bf16 dot products with float32 accumulation (vdpbf16ps). Relative error
   // per product <= 2^-8 (the bf16 unit roundoff of the activation), <= 2^-7 for non-bf16 weights (rounded to
-  // bf16 too). About 2x faster at large M. Ignored at M <= kGemvMaxRows: the bandwidth-bound GEMV measured no
-  // faster with bf16 dot products (docs/performance.md), so the exact path is used there.
+  // bf16 too). About 2x faster at large M. Ignored at M <= GemvMaxRows(format): the bandwidth-bound GEMV
+  // measured no faster with bf16 dot products (docs/performance.md), so the exact path is used there.
   bool bf16_dot = false;
 };
 
-// At most this many rows of x go through the matrix-vector (decode) kernels; more use the blocked GEMM.
-inline constexpr int64_t kGemvMaxRows = 4;
+// Up to this many rows of x, MatMul runs the matrix-vector (decode) kernels, 4 rows per pass over the
+// weights; more rows use the blocked GEMM, whose weight packing only pays off from there (measured crossover,
+// single core, 4096×4096: f32 ~12, bf16 ~16, q8_0 ~10, q4_0 ~64 rows; docs/performance.md).
+int64_t GemvMaxRows(WeightFormat f);
 
 // y[M, N] = x[M, K] · Wᵀ + bias[N] (bias may be null). x and y are row-major float32 and must not alias.
 // Uses the pool when given. For a given M, format and options the result is bitwise independent of the

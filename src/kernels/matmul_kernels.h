@@ -29,7 +29,7 @@ float QuantizeActBlock(const float* x, int8_t* q);
 
 // ---- Scalar twins (always available). All compute y[m*N + n] for n in [n0, n1), m in [0, M). ----
 namespace scalar {
-// Float formats, M <= kGemvMaxRows: dot products accumulated in float32 in k order (f32 arithmetic).
+// Float formats, M <= GemvMaxRows(format): dot products accumulated in float32 in k order (f32 arithmetic).
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1);
 // bf16 dot products on activations rounded to bf16 (twin of the vdpbf16ps GEMV). xb: [M, K] bf16.

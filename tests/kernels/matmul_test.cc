@@ -87,7 +87,7 @@ struct IsaGuard {
 
 TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
   ThreadPool pool(2);
-  const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 13};
+  const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 9, 13, 33, 40};
   const int64_t Ns[] = {1, 17, 64, 65, 130};
   for (WeightFormat f : kAllFormats) {
     for (int64_t K : KsFor(f)) {
@@ -102,7 +102,7 @@ TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
           const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
           std::string where;
           const double err = MaxRelErr(y, ref, scale, &where);
-          if (IsQuant(f) && M <= kGemvMaxRows) {
+          if (IsQuant(f) && M <= GemvMaxRows(f)) {
             // int8 activations: check against the explicit bound instead.
             const std::vector<double> bound = ActQuantBound(x, M, t);
             for (size_t i = 0; i < y.size(); ++i)
@@ -132,7 +132,7 @@ TEST(MatMulTest, Bf16DotOptionWithinItsTolerance) {
         MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool, opt);
         MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
         const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
-        if (IsQuant(f) && M <= kGemvMaxRows) continue;  // int8 path, covered above
+        if (IsQuant(f) && M <= GemvMaxRows(f)) continue;  // int8 path, covered above
         EXPECT_LE(MaxRelErr(y, ref, scale), kBf16DotTol) << WeightFormatName(f) << " M=" << M << " K=" << K;
       }
     }
