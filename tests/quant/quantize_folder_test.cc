@@ -83,7 +83,7 @@ TEST(QuantizeFolder, LoadsZeroCopyAndMatchesLoadTimeQuantization) {
                                "processor_config.json", "chat_template.json", "tokenizer.model",
                                "tokenizer_config.json", "special_tokens_map.json"})
         EXPECT_TRUE(fs::exists(out + "/" + file)) << file;
-      EXPECT_LT(r->output_bytes, r->input_bytes);
+      EXPECT_LE(r->output_bytes, r->input_bytes);  // tiny-b is bf16 already
 
       // The stored matrices are used straight from the mapping.
       auto folder = ModelFolder::Load(out);
