@@ -60,10 +60,18 @@ int RunInspect(int argc, char** argv) {
   uint64_t bytes = 0;
   std::map<std::string, int64_t> dtype_counts;
   for (const TensorInfo* t : (*store)->All()) {
-    params += t->numel();
     bytes += t->nbytes;
+    // Quantized matrices (`idefics quantize`) count their logical [rows, cols] and show their block format.
+    auto q = FindQuantizedLayout(**store, *t);
+    if (q.ok() && q->has_value()) {
+      params += (**q).rows * (**q).cols;
+      dtype_counts[WeightFormatName((**q).format)]++;
+      continue;
+    }
+    params += t->numel();
     dtype_counts[std::string(DTypeName(t->dtype))]++;
   }
+  const std::string quant = StoreQuantFormat(**store);
   nlohmann::json shards = nlohmann::json::array();
   for (const auto& f : (*store)->files()) {
     uint64_t fb = 0;
@@ -100,6 +108,7 @@ int RunInspect(int argc, char** argv) {
       {"parameters", params},
       {"bytes", bytes},
       {"dtypes", dtype_counts},
+      {"quantized", quant.empty() ? nlohmann::json() : nlohmann::json(quant)},
       {"shards", shards},
       {"expected_tensors", specs.size()},
       {"expected_parameters", CountParameters(specs)},
@@ -134,6 +143,7 @@ int RunInspect(int argc, char** argv) {
   std::printf("bytes          %llu (%s)\n", (unsigned long long)bytes, HumanBytes(static_cast<double>(bytes)).c_str());
   std::printf("dtypes        ");
   for (const auto& [name, n] : dtype_counts) std::printf(" %s: %lld", name.c_str(), (long long)n);
+  if (!quant.empty()) std::printf("\nconverted      by idefics quantize to %s (docs/quantization.md)", quant.c_str());
   std::printf("\nshards\n");
   for (const auto& s : shards)
     std::printf("  %-36s %5d tensors  %s\n", s["file"].get<std::string>().c_str(), s["tensors"].get<int>(),

@@ -49,7 +49,7 @@ WeightFormat FormatOfDType(DType d) {
   return d == DType::kBF16 ? WeightFormat::kBF16 : d == DType::kF16 ? WeightFormat::kF16 : WeightFormat::kF32;
 }
 
-Planned Plan(const WeightSpec& spec, const TensorInfo& t, WeightFormat requested, bool tied) {
+Planned Plan(const WeightSpec& spec, const TensorInfo& t, WeightFormat requested, WeightFormat side, bool tied) {
   Planned p;
   p.src = &t;
   p.rows = t.shape.empty() ? 1 : t.shape[0];
@@ -57,7 +57,7 @@ Planned Plan(const WeightSpec& spec, const TensorInfo& t, WeightFormat requested
   const bool embed = spec.name == "model.text_model.embed_tokens.weight";
   WeightFormat target = FormatOfDType(t.dtype);
   if (spec.is_matrix) {
-    target = PlanMatrixFormat(spec.name, p.cols, requested);
+    target = PlanMatrixFormat(spec.name, p.cols, requested, side);
   } else if (embed && !(tied && IsBlockFormat(requested))) {
     // Looked up row by row, never multiplied in blocks: bf16 (f16 when f16 is asked for).
     target = requested == WeightFormat::kF16 ? WeightFormat::kF16 : WeightFormat::kBF16;
@@ -197,7 +197,7 @@ StatusOr<QuantizeFolderResult> QuantizeModelFolder(const std::string& in_dir, co
                            "); quantize the original checkpoint instead");
   }
   std::vector<Planned> plan;
-  for (const WeightSpec& s : specs) plan.push_back(Plan(s, *store->Find(s.name), o.format, folder.config.tie_word_embeddings));
+  for (const WeightSpec& s : specs) plan.push_back(Plan(s, *store->Find(s.name), o.format, o.side_format, folder.config.tie_word_embeddings));
 
   const fs::path stage = out.parent_path() / (out.filename().string() + ".quantize-tmp." + std::to_string(::getpid()));
   fs::remove_all(stage, ec);

@@ -25,11 +25,11 @@ StatusOr<WeightFormat> ParseWeightFormat(const std::string& s) {
 
 bool IsBlockFormat(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
 
-WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested) {
+WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested, WeightFormat side) {
   if (!IsBlockFormat(requested)) return requested;
   if (cols % 32 != 0) return WeightFormat::kBF16;  // no partial blocks in the row layout
   if (name.rfind("model.text_model.layers.", 0) == 0) return requested;
-  return kSideMatrixBlockFormat;  // vision tower, connector, lm_head (or a tied embed_tokens head)
+  return side;  // vision tower, connector, lm_head (or a tied embed_tokens head)
 }
 
 void ConvertMatrixRows(const TensorInfo& t, int64_t rows, int64_t cols, WeightFormat format, uint8_t* dst,

@@ -27,8 +27,10 @@ inline constexpr WeightFormat kSideMatrixBlockFormat = WeightFormat::kQ8_0;
 // The storage of the Linear weight `name` (a checkpoint tensor name) with `cols` input features when
 // `requested` is asked for: float formats apply to every matrix; with q8_0/q4_0, text decoder layers get the
 // requested format, the vision tower, connector and lm_head get kSideMatrixBlockFormat, and any matrix whose
-// cols is not a multiple of 32 (idefics2-8b vision mlp.fc2, K = 4304) falls back to bf16.
-WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested);
+// cols is not a multiple of 32 (idefics2-8b vision mlp.fc2, K = 4304) falls back to bf16. `side` replaces
+// kSideMatrixBlockFormat (used to measure the alternatives in docs/quantization.md).
+WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested,
+                              WeightFormat side = kSideMatrixBlockFormat);
 
 // Converts the float (F32/BF16/F16, any alignment) tensor t, viewed as [rows, cols], into rows of `format`
 // (dst holds rows * WeightRowBytes(format, cols) bytes). f32/bf16/f16 targets round to nearest even like
