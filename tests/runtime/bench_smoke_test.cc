@@ -61,7 +61,9 @@ TEST(BenchSmoke, TableAndErrors) {
                                       " bench --synthetic tiny --weights-dtype q4_0 --image-size 28x28"
                                       " --prompt-lengths 4 --decode-tokens 1 --no-probes 2>&1",
                                   &out);
-  if (rc != 0) EXPECT_NE(out.find("q4_0"), std::string::npos) << out;
+  if (rc != 0) {
+    EXPECT_NE(out.find("q4_0"), std::string::npos) << out;
+  }
 }
 
 TEST(BenchCost, AnalyticCountsAtRealDimensions) {
