@@ -18,8 +18,10 @@ int RunQuantize(int argc, char** argv) {
   std::string in, out, type;
   bool force = false, quiet = false;
   int threads = 0;
-  app.add_option("--model", in, "input hub model folder (config.json, *.safetensors, tokenizer files)")->required();
-  app.add_option("--out", out, "output folder (created; must not exist or be empty unless --force)")->required();
+  app.add_option("--model", in, "input hub model folder (config.json, *.safetensors, tokenizer files)")
+      ->required();
+  app.add_option("--out", out, "output folder (created; must not exist or be empty unless --force)")
+      ->required();
   app.add_option("--type", type,
                  "bf16, f16, q8_0 or q4_0 (q8_0/q4_0: text decoder matrices in that format; vision encoder, "
                  "connector and lm_head q8_0; matrices with K % 32 != 0 bf16)")
@@ -54,7 +56,8 @@ int RunQuantize(int argc, char** argv) {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s -> %s (%s): %.3f GB of tensors -> %.3f GB in %d file%s, %.1f s\n", in.c_str(), out.c_str(),
-              type.c_str(), r->input_bytes / 1e9, r->output_bytes / 1e9, r->shards, r->shards == 1 ? "" : "s", s);
+              type.c_str(), r->input_bytes / 1e9, r->output_bytes / 1e9, r->shards, r->shards == 1 ? "" : "s",
+              s);
   return 0;
 }
 

@@ -26,17 +26,18 @@ namespace fs = std::filesystem;
 
 // The small files of a hub folder that travel unchanged (those that exist).
 constexpr const char* kCopiedFiles[] = {
-    "config.json",          "generation_config.json", "preprocessor_config.json", "processor_config.json",
-    "chat_template.json",   "tokenizer.model",        "tokenizer.json",           "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json"};
+    "config.json",           "generation_config.json", "preprocessor_config.json",
+    "processor_config.json", "chat_template.json",     "tokenizer.model",
+    "tokenizer.json",        "tokenizer_config.json",  "special_tokens_map.json",
+    "added_tokens.json"};
 
 // One output tensor: where it comes from and how it is stored.
 struct Planned {
   const TensorInfo* src = nullptr;
   DType dtype = DType::kF32;
-  std::vector<int64_t> shape;          // stored shape ([rows, row_bytes] for block formats)
+  std::vector<int64_t> shape;                // stored shape ([rows, row_bytes] for block formats)
   WeightFormat format = WeightFormat::kF32;  // row conversion target (block or float)
-  bool convert = false;                // false: the source bytes are copied as they are
+  bool convert = false;                      // false: the source bytes are copied as they are
   int64_t rows = 0, cols = 0;
   uint64_t nbytes = 0;
 };
@@ -49,7 +50,8 @@ WeightFormat FormatOfDType(DType d) {
   return d == DType::kBF16 ? WeightFormat::kBF16 : d == DType::kF16 ? WeightFormat::kF16 : WeightFormat::kF32;
 }
 
-Planned Plan(const WeightSpec& spec, const TensorInfo& t, WeightFormat requested, WeightFormat side, bool tied) {
+Planned Plan(const WeightSpec& spec, const TensorInfo& t, WeightFormat requested, WeightFormat side,
+             bool tied) {
   Planned p;
   p.src = &t;
   p.rows = t.shape.empty() ? 1 : t.shape[0];
@@ -119,8 +121,9 @@ Status WriteStage(const std::string& in_dir, const fs::path& stage, const Quanti
     // Widest elements first: every tensor then starts at a multiple of its element size (the header is
     // padded to 8), so float tensors are used in place too; stable within a width (checkpoint order).
     std::vector<const Planned*> order = shards[i];
-    std::stable_sort(order.begin(), order.end(),
-                     [](const Planned* a, const Planned* b) { return DTypeSize(a->dtype) > DTypeSize(b->dtype); });
+    std::stable_sort(order.begin(), order.end(), [](const Planned* a, const Planned* b) {
+      return DTypeSize(a->dtype) > DTypeSize(b->dtype);
+    });
     std::map<std::string, std::string> meta = {{"format", "pt"}, {kQuantFormatKey, fmt_name}};
     std::vector<TensorToWrite> tensors;
     for (const Planned* p : order) {
@@ -181,10 +184,13 @@ StatusOr<QuantizeFolderResult> QuantizeModelFolder(const std::string& in_dir, co
   fs::path out = fs::path(out_dir).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();  // "dir/" -> "dir"
   if (fs::exists(out, ec)) {
-    if (!fs::is_directory(out, ec)) return InvalidArgument("output '" + out.string() + "' exists and is not a folder");
-    if (fs::equivalent(out, in_dir, ec)) return InvalidArgument("the output folder is the input folder '" + in_dir + "'");
+    if (!fs::is_directory(out, ec))
+      return InvalidArgument("output '" + out.string() + "' exists and is not a folder");
+    if (fs::equivalent(out, in_dir, ec))
+      return InvalidArgument("the output folder is the input folder '" + in_dir + "'");
     if (!fs::is_empty(out, ec) && !o.force) {
-      return InvalidArgument("output folder '" + out.string() + "' exists and is not empty (use --force to replace it)");
+      return InvalidArgument("output folder '" + out.string() +
+                             "' exists and is not empty (use --force to replace it)");
     }
   }
 
@@ -197,9 +203,11 @@ StatusOr<QuantizeFolderResult> QuantizeModelFolder(const std::string& in_dir, co
                            "); quantize the original checkpoint instead");
   }
   std::vector<Planned> plan;
-  for (const WeightSpec& s : specs) plan.push_back(Plan(s, *store->Find(s.name), o.format, o.side_format, folder.config.tie_word_embeddings));
+  for (const WeightSpec& s : specs)
+    plan.push_back(Plan(s, *store->Find(s.name), o.format, o.side_format, folder.config.tie_word_embeddings));
 
-  const fs::path stage = out.parent_path() / (out.filename().string() + ".quantize-tmp." + std::to_string(::getpid()));
+  const fs::path stage =
+      out.parent_path() / (out.filename().string() + ".quantize-tmp." + std::to_string(::getpid()));
   fs::remove_all(stage, ec);
   fs::create_directories(stage, ec);
   if (ec) return IoError("cannot create '" + stage.string() + "': " + ec.message());
@@ -207,7 +215,8 @@ StatusOr<QuantizeFolderResult> QuantizeModelFolder(const std::string& in_dir, co
   Status st = WriteStage(in_dir, stage, o, *store, plan, &result);
   if (st.ok()) {
     // Swap into place: an existing (empty, or --force) output is moved aside first and removed after.
-    const fs::path old = out.parent_path() / (out.filename().string() + ".quantize-old." + std::to_string(::getpid()));
+    const fs::path old =
+        out.parent_path() / (out.filename().string() + ".quantize-old." + std::to_string(::getpid()));
     bool moved_old = false;
     if (fs::exists(out, ec)) {
       fs::rename(out, old, ec);

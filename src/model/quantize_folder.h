@@ -17,9 +17,9 @@ struct QuantizeFolderOptions {
   WeightFormat format = WeightFormat::kQ8_0;  // kBF16, kF16, kQ8_0 or kQ4_0 (planned per matrix like at load)
   // Vision tower / connector / lm_head format under a block `format` (PlanMatrixFormat's `side`).
   WeightFormat side_format = WeightFormat::kQ8_0;
-  bool force = false;                         // replace a non-empty output folder
-  uint64_t shard_bytes = 4000000000ull;       // a new shard starts when this would be exceeded
-  ThreadPool* pool = nullptr;                 // row conversion (not owned); the bytes don't depend on it
+  bool force = false;                             // replace a non-empty output folder
+  uint64_t shard_bytes = 4000000000ull;           // a new shard starts when this would be exceeded
+  ThreadPool* pool = nullptr;                     // row conversion (not owned); the bytes don't depend on it
   std::function<void(double fraction)> progress;  // 0..1 over the input bytes, may be empty
 };
 

@@ -23,9 +23,12 @@ StatusOr<WeightFormat> ParseWeightFormat(const std::string& s) {
   return InvalidArgument("unknown weights dtype '" + s + "' (expected f32, bf16, f16, q8_0 or q4_0)");
 }
 
-bool IsBlockFormat(WeightFormat f) { return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0; }
+bool IsBlockFormat(WeightFormat f) {
+  return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
+}
 
-WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested, WeightFormat side) {
+WeightFormat PlanMatrixFormat(const std::string& name, int64_t cols, WeightFormat requested,
+                              WeightFormat side) {
   if (!IsBlockFormat(requested)) return requested;
   if (cols % 32 != 0) return WeightFormat::kBF16;  // no partial blocks in the row layout
   if (name.rfind("model.text_model.layers.", 0) == 0) return requested;

@@ -1,5 +1,6 @@
 // Which storage format each Idefics2 weight takes for a requested --weights-dtype, and the row-by-row
-// conversion of a float tensor into that format. Mirrors no transformers class (llama.cpp-style block formats).
+// conversion of a float tensor into that format. Mirrors no transformers class (llama.cpp-style block
+// formats).
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,7 @@ constexpr int kGen = 16;
 
 // Per prompt position / per sample results of one model in one format.
 struct FormatRun {
-  std::vector<std::vector<float>> logits;  // per sample: [T, V] log-softmax
+  std::vector<std::vector<float>> logits;    // per sample: [T, V] log-softmax
   std::vector<std::vector<int32_t>> greedy;  // per sample: kGen tokens
 };
 
@@ -62,8 +62,9 @@ FormatRun RunAll(const std::string& model_name, Idefics2Model* model) {
       const int64_t T = static_cast<int64_t>(ids.size());
       auto cache = model->NewCache(T + kGen);
       std::vector<float> logits(T * V);
-      EXPECT_TRUE(model->Forward(ids.data(), T, features.data(), static_cast<int64_t>(features.size()) / Ht,
-                                 *cache, logits.data(), true)
+      EXPECT_TRUE(model
+                      ->Forward(ids.data(), T, features.data(), static_cast<int64_t>(features.size()) / Ht,
+                                *cache, logits.data(), true)
                       .ok());
       std::vector<float> step(logits.end() - V, logits.end());
       std::vector<int32_t> gen;

@@ -1,5 +1,7 @@
 // `idefics quantize` and quantized folders: the converted folder loads zero-copy and computes exactly what
 // load-time quantization computes; sharding, layout validation, CLI round trip and every refusal.
+#include "model/quantize_folder.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,7 +13,6 @@
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "io/weight_registry.h"
-#include "model/quantize_folder.h"
 #include "model/weight_formats.h"
 #include "model/weights.h"
 #include "support/golden.h"
@@ -23,7 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string TinyA() { return TinyModelDir("idefics2-tiny-a"); }
+std::string TinyA() {
+  return TinyModelDir("idefics2-tiny-a");
+}
 
 StatusOr<QuantizeFolderResult> Quantize(const std::string& in, const std::string& out, WeightFormat f,
                                         uint64_t shard_bytes = 4000000000ull, bool force = false) {
@@ -80,9 +83,9 @@ TEST(QuantizeFolder, LoadsZeroCopyAndMatchesLoadTimeQuantization) {
       EXPECT_EQ(r->shards, 1);
       EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
       EXPECT_FALSE(fs::exists(out + "/model.safetensors.index.json"));
-      for (const char* file : {"config.json", "generation_config.json", "preprocessor_config.json",
-                               "processor_config.json", "chat_template.json", "tokenizer.model",
-                               "tokenizer_config.json", "special_tokens_map.json"})
+      for (const char* file :
+           {"config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json",
+            "chat_template.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"})
         EXPECT_TRUE(fs::exists(out + "/" + file)) << file;
       EXPECT_LE(r->output_bytes, r->input_bytes);  // tiny-b is bf16 already
 
@@ -97,7 +100,8 @@ TEST(QuantizeFolder, LoadsZeroCopyAndMatchesLoadTimeQuantization) {
       EXPECT_EQ(q.format, f);
       EXPECT_EQ((*w)->vision.layers.at(0).q.format, IsBlockFormat(f) ? WeightFormat::kQ8_0 : f);
       EXPECT_EQ((*w)->text.embed.format, WeightFormat::kBF16);
-      // Every matrix points into the mapping (vectors of a bf16 checkpoint are converted to f32, so they may not).
+      // Every matrix points into the mapping (vectors of a bf16 checkpoint are converted to f32, so they may
+      // not).
       const TensorStore& st = *(*w)->store;
       auto in_place = [&](const WeightMatrix& m, const std::string& tensor) {
         EXPECT_EQ(m.data, st.Find(tensor)->data) << tensor;
@@ -105,7 +109,8 @@ TEST(QuantizeFolder, LoadsZeroCopyAndMatchesLoadTimeQuantization) {
       in_place(q, "model.text_model.layers.0.self_attn.q_proj.weight");
       in_place((*w)->text.layers.at(0).down, "model.text_model.layers.0.mlp.down_proj.weight");
       in_place((*w)->vision.layers.at(0).fc2, "model.vision_model.encoder.layers.0.mlp.fc2.weight");
-      in_place((*w)->connector.layers.at(0).q, "model.connector.perceiver_resampler.layers.0.self_attn.q_proj.weight");
+      in_place((*w)->connector.layers.at(0).q,
+               "model.connector.perceiver_resampler.layers.0.self_attn.q_proj.weight");
       in_place((*w)->text.lm_head, "lm_head.weight");
       in_place((*w)->text.embed, "model.text_model.embed_tokens.weight");
 
@@ -152,7 +157,8 @@ TEST(QuantizeFolder, Refusals) {
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_NE(r.status().message().find("nope"), std::string::npos);
   // f32 is not a target.
-  EXPECT_EQ(Quantize(TinyA(), tmp + "/out", WeightFormat::kF32).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Quantize(TinyA(), tmp + "/out", WeightFormat::kF32).status().code(),
+            StatusCode::kInvalidArgument);
   // Output = input.
   EXPECT_FALSE(Quantize(TinyA(), TinyA(), WeightFormat::kQ8_0).ok());
   // Non-empty output without force; with force it is replaced.
@@ -204,7 +210,8 @@ TEST(QuantizeFolder, LayoutValidation) {
   ASSERT_TRUE(ok->has_value());
   EXPECT_EQ((**ok).format, WeightFormat::kQ8_0);
   EXPECT_EQ((**ok).cols, 32);
-  for (const char* bad : {"badfmt.safetensors", "badshape.safetensors", "garbage.safetensors", "cols.safetensors"}) {
+  for (const char* bad :
+       {"badfmt.safetensors", "badshape.safetensors", "garbage.safetensors", "cols.safetensors"}) {
     auto r = layout(bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.status().message().find("'w'"), std::string::npos) << r.status().ToString();
@@ -216,8 +223,9 @@ TEST(QuantizeCli, RoundTrip) {
   const std::string tmp = MakeTempDir("quant_cli");
   const std::string q = tmp + "/tiny-a-q8";
   std::string out;
-  ASSERT_EQ(RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + q + " --type q8_0 --quiet", &out),
-            0)
+  ASSERT_EQ(
+      RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + q + " --type q8_0 --quiet", &out),
+      0)
       << out;
   EXPECT_NE(out.find("q8_0"), std::string::npos);
   ASSERT_EQ(RunCommand(CliPath() + " inspect --model " + q, &out), 0) << out;
@@ -234,11 +242,13 @@ TEST(QuantizeCli, RoundTrip) {
   EXPECT_EQ(*est_folder, stored);
   EXPECT_EQ(*est_load, stored);
   const std::string photo = GoldenDir() + "/images/photo_320x240.jpg";
-  const std::string args = " --image " + photo + " --prompt 'What is shown?' --json --max-tokens 16 --no-split";
+  const std::string args =
+      " --image " + photo + " --prompt 'What is shown?' --json --max-tokens 16 --no-split";
   std::string a, b;
   ASSERT_EQ(RunCommand(CliPath() + " run --model " + q + args + " 2>/dev/null", &a), 0) << a;
-  ASSERT_EQ(RunCommand(CliPath() + " run --model " + TinyA() + " --weights-dtype q8_0" + args + " 2>/dev/null", &b),
-            0)
+  ASSERT_EQ(
+      RunCommand(CliPath() + " run --model " + TinyA() + " --weights-dtype q8_0" + args + " 2>/dev/null", &b),
+      0)
       << b;
   auto ja = nlohmann::json::parse(a, nullptr, false), jb = nlohmann::json::parse(b, nullptr, false);
   ASSERT_FALSE(ja.is_discarded() || jb.is_discarded());
@@ -246,13 +256,19 @@ TEST(QuantizeCli, RoundTrip) {
   EXPECT_EQ(ja["text"], jb["text"]);
 
   // Refusals with a message and a non-zero exit code.
-  EXPECT_EQ(RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + tmp + "/x --type q3_k 2>&1", &out), 2);
+  EXPECT_EQ(
+      RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + tmp + "/x --type q3_k 2>&1", &out),
+      2);
   EXPECT_NE(out.find("q3_k"), std::string::npos);
-  EXPECT_EQ(RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + q + " --type q4_0 --quiet 2>&1", &out),
-            1);
+  EXPECT_EQ(
+      RunCommand(CliPath() + " quantize --model " + TinyA() + " --out " + q + " --type q4_0 --quiet 2>&1",
+                 &out),
+      1);
   EXPECT_NE(out.find("--force"), std::string::npos);
-  EXPECT_EQ(RunCommand(CliPath() + " quantize --model " + tmp + "/missing --out " + tmp + "/y --type q8_0 2>&1", &out),
-            1);
+  EXPECT_EQ(
+      RunCommand(CliPath() + " quantize --model " + tmp + "/missing --out " + tmp + "/y --type q8_0 2>&1",
+                 &out),
+      1);
   EXPECT_NE(out.find("missing"), std::string::npos);
 }
 
