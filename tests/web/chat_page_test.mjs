@@ -68,6 +68,17 @@ class Cdp {
   }
 }
 
+// Waits for the browser to exit after Browser.close; kills it when it takes longer than two seconds.
+async function stopBrowser(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const waited = await Promise.race([exited.then(() => true), sleep(2000).then(() => false)]);
+  if (!waited) {
+    child.kill("SIGKILL");
+    await Promise.race([exited, sleep(2000)]);
+  }
+}
+
 async function main() {
   const expected = await apiAnswer();
   const chromium = process.env.CHROMIUM || "chromium";
@@ -134,8 +145,13 @@ async function main() {
     console.log(`PASS: the page showed the API's answer (${shown.length} characters)`);
   } finally {
     clearTimeout(timer);
-    child.kill("SIGKILL");
-    rmSync(profile, { recursive: true, force: true });
+    await stopBrowser(child);
+    try {
+      // Chromium's helper processes may still be writing to the profile for a moment after the browser exits.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    } catch (e) {
+      console.error("note: could not remove the browser profile " + profile + ": " + e.message);
+    }
   }
 }
 
