@@ -1,5 +1,5 @@
-// Attention: a scalar per-(query, head) reference, and a blocked path that hands q·kᵀ to MatMul (the fast
-// kernel) for prefill-sized query blocks. Mirrors eager attention (matmul, scale, softmax in float32, matmul
+// Attention: a scalar per-(query, head) reference (decode), and the flash path (kernels/flash_attention.h)
+// for prefill-sized query blocks. Mirrors eager attention (matmul, scale, softmax in float32, matmul
 // with V) of Idefics2VisionAttention / Idefics2PerceiverAttention / MistralAttention.
 #include "kernels/attention.h"
 
@@ -9,13 +9,12 @@
 
 #include "core/check.h"
 #include "core/thread_pool.h"
-#include "kernels/matmul.h"
+#include "kernels/cpu_features.h"
+#include "kernels/flash_attention.h"
 #include "kernels/ops.h"
 
 namespace idefics {
 namespace {
-
-constexpr int64_t kQueryBlock = 256;  // query rows per MatMul in the blocked path
 
 int Workers(const ThreadPool* pool) {
   return pool ? pool->size() : 1;
@@ -62,69 +61,51 @@ void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
               a.out + i * a.out_stride + h * hd);
 }
 
-// Blocked path: for each query block and kv head, pack the block's visible keys (rows) and values
-// (transposed) contiguously; per query head of the group, scores = one MatMul, softmax row by row (invisible
-// keys get probability exactly 0), outputs = one more MatMul of the probabilities with Vᵀ.
-void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
+// Flash path: per kv head, pack its keys (and, in bf16, values) into key blocks once, then run every
+// (query tile, query head of the group) task against them; each output row is computed by one task with
+// the same instructions whatever the thread count.
+void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
-  const int64_t qb_max = std::min(a.n_q, kQueryBlock);
-  float* kp = scratch;             // [n_keys, hd] packed keys of one kv head
-  float* vt = kp + a.n_keys * hd;  // [hd, n_keys] packed values, transposed
-  float* qp = vt + a.n_keys * hd;  // [qb, hd] packed queries of one head
-  float* ob = qp + qb_max * hd;    // [qb, hd] outputs of one head
-  float* sc = ob + qb_max * hd;    // [qb, nk] scores, then probabilities
-  // Without a causal mask every query block sees all keys: pack each kv head once and run every query block
-  // against it (the packing, with its transposed V, then costs once per head instead of once per block).
-  // With a mask the visible key range moves with the block, so the keys are packed per (block, head).
-  const int64_t outer = a.causal ? 1 : a.n_kv_heads;
-  for (int64_t g_fixed = 0; g_fixed < outer; ++g_fixed) {
-    bool packed = false;
-    for (int64_t i0 = 0; i0 < a.n_q; i0 += kQueryBlock) {
-      const int64_t qb = std::min(kQueryBlock, a.n_q - i0);
-      int64_t kb0, unused, kb1;
-      KeyRange(a, i0, &kb0, &unused);
-      KeyRange(a, i0 + qb - 1, &unused, &kb1);
-      const int64_t nk = kb1 - kb0;  // keys visible to some query of the block
-      const int64_t g_begin = a.causal ? 0 : g_fixed, g_end = a.causal ? a.n_kv_heads : g_fixed + 1;
-      for (int64_t g = g_begin; g < g_end; ++g) {
-        if (a.causal || !packed) {
-          for (int64_t j = 0; j < nk; ++j) {
-            const float* kj = a.k + (kb0 + j) * a.kv_stride + g * hd;
-            const float* vj = a.v + (kb0 + j) * a.kv_stride + g * hd;
-            std::memcpy(kp + j * hd, kj, sizeof(float) * hd);
-            for (int64_t d = 0; d < hd; ++d) vt[d * nk + j] = vj[d];
-          }
-          packed = true;
-        }
-        const WeightMatrix keys{WeightFormat::kF32, nk, hd, kp};
-        const WeightMatrix values_t{WeightFormat::kF32, hd, nk, vt};
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          for (int64_t r = 0; r < qb; ++r)
-            std::memcpy(qp + r * hd, a.q + (i0 + r) * a.q_stride + h * hd, sizeof(float) * hd);
-          MatMul(qp, qb, keys, nullptr, sc, pool);  // [qb, nk] = q·kᵀ
-          auto rows = [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-              int64_t j0, j1;
-              KeyRange(a, i0 + r, &j0, &j1);
-              float* row = sc + r * nk;
-              float* s = row + (j0 - kb0);
-              for (int64_t j = 0; j < j1 - j0; ++j) s[j] = Scale(a, s[j]);
-              Softmax(s, j1 - j0);
-              // Keys outside this row's range (causal / window) weigh exactly 0 in the product with V.
-              std::fill(row, s, 0.f);
-              std::fill(s + (j1 - j0), row + nk, 0.f);
-            }
-          };
-          if (pool && qb > 1) {
-            pool->ParallelFor(qb, 4, rows);
-          } else {
-            rows(0, qb);
-          }
-          MatMul(sc, qb, values_t, nullptr, ob, pool);  // [qb, hd] = p·v
-          for (int64_t r = 0; r < qb; ++r)
-            std::memcpy(a.out + (i0 + r) * a.out_stride + h * hd, ob + r * hd, sizeof(float) * hd);
-        }
-      }
+  const int64_t tiles = (a.n_q + kern::kFlashRows - 1) / kern::kFlashRows, blocks = kern::FlashBlocks(a.n_keys);
+  void* storage = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch) + 63) / 64 * 64);
+#if defined(IDEFICS_HAVE_SIMD)
+  const bool simd = ActiveIsa() == Isa::kAvx512;
+#endif
+  for (int64_t g = 0; g < a.n_kv_heads; ++g) {
+    const float* k = a.k + g * hd;
+    const float* v = a.v + g * hd;
+    auto pack = [&](int64_t b0, int64_t b1) {
+      kern::FlashPackBlocks(k, v, a.n_keys, a.kv_stride, hd, a.bf16, b0, b1, storage);
+    };
+    if (pool) {
+      pool->ParallelFor(blocks, 16, pack);
+    } else {
+      pack(0, blocks);
+    }
+    const kern::FlashPacked kv = kern::FlashView(v, a.n_keys, a.kv_stride, hd, a.bf16, storage);
+    auto task = [&](int64_t t) {
+      const int64_t i0 = (t / group) * kern::kFlashRows, h = g * group + t % group;
+      int64_t begin[kern::kFlashRows], end[kern::kFlashRows];
+      kern::FlashTileArgs ft;
+      ft.rows = std::min(kern::kFlashRows, a.n_q - i0);
+      for (int64_t r = 0; r < ft.rows; ++r) KeyRange(a, i0 + r, &begin[r], &end[r]);
+      ft.q = a.q + i0 * a.q_stride + h * hd;
+      ft.q_stride = a.q_stride;
+      ft.key_begin = begin;
+      ft.key_end = end;
+      ft.scale = a.scale;
+      ft.divide_by_sqrt = a.divide_by_sqrt;
+      ft.out = a.out + i0 * a.out_stride + h * hd;
+      ft.out_stride = a.out_stride;
+#if defined(IDEFICS_HAVE_SIMD)
+      if (simd) return kern::avx512::FlashTile(kv, ft);
+#endif
+      kern::scalar::FlashTile(kv, ft);
+    };
+    if (pool) {
+      pool->ParallelTasks(tiles * group, task);
+    } else {
+      for (int64_t t = 0; t < tiles * group; ++t) task(t);
     }
   }
 }
@@ -132,11 +113,15 @@ void AttentionBlocked(const AttentionArgs& a, float* scratch, ThreadPool* pool) 
 }  // namespace
 
 size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool) {
+  (void)n_q;
   n_keys = std::max<int64_t>(n_keys, 1);
   const size_t ref = static_cast<size_t>(Workers(pool)) * n_keys;
-  const int64_t qb = std::min(std::max<int64_t>(n_q, 1), kQueryBlock);
-  const size_t blocked = static_cast<size_t>(2 * n_keys * head_dim + 2 * qb * head_dim + qb * n_keys);
-  return std::max(ref, blocked);
+  // The flash path's packed kv head (the larger, bf16, layout) plus alignment slack.
+  const int64_t hd = std::max<int64_t>(head_dim, 1);
+  const size_t flash =
+      std::max(kern::FlashPackedBytes(n_keys, hd, true), kern::FlashPackedBytes(n_keys, hd, false)) / sizeof(float) +
+      16;
+  return std::max(ref, flash);
 }
 
 void AttentionRef(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
@@ -161,7 +146,8 @@ void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   if (a.n_q < kAttentionGemmMinQueries) return AttentionRef(a, scratch, pool);
   IDEFICS_CHECK(a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0);
   if (a.causal) IDEFICS_CHECK(a.q_pos0 + a.n_q <= a.n_keys);
-  AttentionBlocked(a, scratch, pool);
+  if (a.head_dim > kern::kFlashMaxHeadDim) return AttentionRef(a, scratch, pool);
+  AttentionFlash(a, scratch, pool);
 }
 
 }  // namespace idefics

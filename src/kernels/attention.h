@@ -32,6 +32,9 @@ struct AttentionArgs {
   bool causal = false;
   int64_t q_pos0 = 0;
   int64_t window = 0;
+  // bf16: the flash path (>= kAttentionGemmMinQueries queries) rounds q, k, v and the probabilities to bf16
+  // and uses vdpbf16ps dot products (float32 accumulation, softmax in float32). Decode ignores it.
+  bool bf16 = false;
   // out: [n_q, out_stride], head h at columns h*head_dim.
   float* out = nullptr;
   int64_t out_stride = 0;
@@ -41,10 +44,9 @@ struct AttentionArgs {
 size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool);
 
 // Softmax in float32 with the max subtracted. Blocks of >= kAttentionGemmMinQueries queries (prefill, vision,
-// perceiver) compute q·kᵀ and p·v with MatMul over packed per-head keys / values; fewer queries (decode) use
-// AttentionRef.
-// Every score is one dot product accumulated in order and every output a sum over keys in order, so results
-// do not depend on the thread count (and equal AttentionRef when MatMul is the scalar reference).
+// perceiver) take the flash path (kernels/flash_attention.h: tiles of 8 queries against blocks of 32 keys,
+// online softmax, never the full score matrix); fewer queries (decode) use AttentionRef.
+// Each output row is computed by one task in a fixed order, so results do not depend on the thread count.
 void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool);
 
 // The scalar twin: one (query row, head) at a time, split over the pool.

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "kernels/ops_kernels.h"
+#include "kernels/simd_avx512.h"
 
 namespace idefics::kern::avx512 {
 
@@ -17,31 +18,6 @@ namespace {
 
 constexpr float kGeluBeta = 0.7978845608028654f;
 constexpr float kGeluKappa = 0.044715f;
-
-inline __mmask16 Mask(int64_t left) {
-  return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-}
-
-// exp(x): x = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite split), e^r by its degree-7 Taylor
-// polynomial (truncation < 6e-9 relative), then scalef by 2^n, which also handles overflow (inf) and the
-// gradual underflow to 0. NaN inputs propagate.
-inline __m512 Exp16(__m512 x) {
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.f)), _mm512_set1_ps(89.f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);  // ln2 high part (exact product)
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);       // ln2 low part
-  __m512 p = _mm512_set1_ps(1.f / 5040.f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  const __m512 e = _mm512_scalef_ps(p, n);
-  return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
-}
 
 // x / (1 + exp(-z)): the logistic of z scaled by x (SiLU with z = x, tanh-GELU with z = 2u).
 inline __m512 XSigmoid(__m512 x, __m512 z) {

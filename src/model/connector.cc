@@ -70,6 +70,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   args.out_stride = qd;
 
   for (const PerceiverLayerWeights& L : w_.layers) {
+    args.bf16 = mm_.bf16_dot && L.q.format != WeightFormat::kF32;  // fast path: bf16 attention too
     RmsNorm(x, nl, Ht, L.latents_norm, eps, xn, pool_);
     RmsNorm(ctx, S, Ht, L.context_norm, eps, kv_in, pool_);
     MatMul(xn, nl, L.q, nullptr, q, pool_, mm_);

@@ -178,6 +178,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
       args.n_kv_heads = nkv;
       args.head_dim = hd;
       args.divide_by_sqrt = true;  // eager Mistral: matmul(q, kᵀ) / sqrt(head_dim)
+      args.bf16 = mm_.bf16_dot && L.q.format != WeightFormat::kF32;  // fast path: bf16 dot products
       args.causal = true;
       args.q_pos0 = sg.pos0;
       args.window = window;

@@ -90,6 +90,7 @@ const float* VisionEncoder::Encode(const PixelImage& img, int64_t* nb_h_out, int
 
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const VisionLayerWeights& L = w_.layers[l];
+    args.bf16 = mm_.bf16_dot && L.q.format != WeightFormat::kF32;  // fast path: bf16 attention too
     LayerNorm(h, S, H, L.ln1_w, L.ln1_b, eps, x, pool_);
     MatMul(x, S, L.q, L.q_b, q, pool_, mm_);
     MatMul(x, S, L.k, L.k_b, k, pool_, mm_);

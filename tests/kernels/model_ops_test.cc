@@ -108,9 +108,9 @@ TEST(ModelOps, AttentionCausalWindowGqa) {
     }
 }
 
-// The blocked (MatMul) path equals its scalar twin: causal with and without a window, and bidirectional GQA,
+// The flash path equals the per-row reference: causal with and without a window, and bidirectional GQA,
 // with query counts that leave partial query blocks.
-TEST(ModelOps, AttentionBlockedMatchesReference) {
+TEST(ModelOps, AttentionFlashMatchesReference) {
   struct Case {
     int64_t n_q, n_keys, q_pos0, window;
     bool causal;
@@ -134,7 +134,7 @@ TEST(ModelOps, AttentionBlockedMatchesReference) {
     a.out = blk.data();
     Attention(a, scratch.data(), &pool);
     for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(blk[i], ref[i], 1e-5f * (1 + std::fabs(ref[i]))) << i;
-    // Bitwise the same on one thread (blocked and reference paths).
+    // Bitwise the same on one thread (flash and reference paths).
     std::vector<float> one(ref.size());
     a.out = one.data();
     Attention(a, scratch.data(), nullptr);

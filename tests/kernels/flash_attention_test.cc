@@ -1,0 +1,146 @@
+// The flash-attention tile kernel: the AVX-512 version against its scalar twin (f32 and bf16, odd head dims
+// and key counts, causal windows), and the whole Attention call in bf16 against the float32 reference.
+#include "kernels/flash_attention.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernel_test_util.h"
+
+namespace idefics {
+namespace {
+
+// f32: the same dot products and p·v sums in the same order; only exp (≤ 1 ulp) and the order inside the
+// block max / sum reductions differ — relative to the output scale.
+constexpr float kF32Tol = 2e-6f;
+// bf16 SIMD vs bf16 scalar: vdpbf16ps sums each pair before adding it (one rounding per pair instead of
+// per product), and a probability one ulp of exp apart can round to the neighbouring bf16 (2^-8 relative).
+constexpr float kBf16TwinTol = 1e-2f;
+// bf16 Attention vs the float32 reference: q, k, v and p each rounded to bf16 (2^-9 relative each).
+constexpr float kBf16RefTol = 3e-2f;
+
+struct Case {
+  int64_t rows, n_keys, head_dim, window;
+  bool causal;
+};
+
+#if defined(IDEFICS_HAVE_SIMD)
+void RunTwins(const Case& c, bool bf16) {
+  const int64_t hd = c.head_dim, stride = hd + 3;
+  const auto q = test::RandomVec(kern::kFlashRows * stride, 1, 1.5f);
+  const auto k = test::RandomVec(c.n_keys * stride, 2, 1.5f);
+  const auto v = test::RandomVec(c.n_keys * stride, 3);
+  std::unique_ptr<uint8_t[]> raw(new uint8_t[kern::FlashPackedBytes(c.n_keys, hd, bf16) + 64]);
+  void* storage = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw.get()) + 63) / 64 * 64);
+  kern::FlashPackBlocks(k.data(), v.data(), c.n_keys, stride, hd, bf16, 0, kern::FlashBlocks(c.n_keys), storage);
+  const kern::FlashPacked kv = kern::FlashView(v.data(), c.n_keys, stride, hd, bf16, storage);
+  int64_t begin[kern::kFlashRows], end[kern::kFlashRows];
+  for (int64_t r = 0; r < c.rows; ++r) {
+    begin[r] = 0;
+    end[r] = c.n_keys;
+    if (c.causal) {  // the tile's last row is the last key
+      const int64_t p = c.n_keys - c.rows + r;
+      end[r] = p + 1;
+      if (c.window > 0) begin[r] = std::max<int64_t>(0, p - c.window + 1);
+    }
+  }
+  kern::FlashTileArgs t;
+  t.q = q.data();
+  t.q_stride = stride;
+  t.rows = c.rows;
+  t.key_begin = begin;
+  t.key_end = end;
+  t.scale = 0.21f;
+  t.divide_by_sqrt = c.causal;
+  t.out_stride = stride;
+  std::vector<float> ref(c.rows * stride, 7.f), simd(c.rows * stride, 7.f);
+  t.out = ref.data();
+  kern::scalar::FlashTile(kv, t);
+  t.out = simd.data();
+  kern::avx512::FlashTile(kv, t);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    for (int64_t d = 0; d < hd; ++d) {
+      const float want = ref[r * stride + d], got = simd[r * stride + d];
+      ASSERT_NEAR(got, want, (bf16 ? kBf16TwinTol : kF32Tol) * (1 + std::fabs(want)))
+          << "rows " << c.rows << " keys " << c.n_keys << " hd " << hd << " r " << r << " d " << d;
+    }
+    for (int64_t d = hd; d < stride; ++d) ASSERT_EQ(simd[r * stride + d], 7.f) << "wrote past head_dim";
+  }
+}
+
+TEST(FlashAttention, SimdTileMatchesScalarTwin) {
+  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
+  for (const Case& c : {Case{8, 100, 72, 0, false}, Case{3, 33, 5, 0, false}, Case{8, 4900 % 257, 96, 0, false},
+                        Case{8, 64, 128, 0, true}, Case{5, 77, 7, 9, true}, Case{8, 200, 130, 24, true},
+                        Case{1, 1, 16, 0, true}, Case{8, 31, 256, 0, false}, Case{64, 300, 72, 0, false},
+                        Case{64, 100, 128, 0, true}, Case{37, 90, 96, 20, true}, Case{20, 20, 72, 0, true}}) {
+    RunTwins(c, false);
+    RunTwins(c, true);
+  }
+}
+
+// The SIMD packing writes the same bytes as the scalar one (inputs without denormals: vcvtneps2bf16 flushes
+// them to zero, F32ToBf16 keeps them).
+TEST(FlashAttention, SimdPackingMatchesScalarTwin) {
+  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
+  for (const int64_t hd : {5, 16, 72, 96, 128, 131, 256}) {
+    for (const int64_t n_keys : {1, 31, 32, 77}) {
+      const int64_t stride = hd + 2;
+      const auto k = test::RandomVec(n_keys * stride, 5), v = test::RandomVec(n_keys * stride, 6);
+      for (bool bf16 : {false, true}) {
+        const size_t bytes = kern::FlashPackedBytes(n_keys, hd, bf16);
+        std::vector<uint64_t> a(bytes / 8 + 8, 1), b(bytes / 8 + 8, 1);  // 64-byte aligned enough for the test
+        void* pa = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(a.data()) + 63) / 64 * 64);
+        void* pb = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(b.data()) + 63) / 64 * 64);
+        std::memset(pa, 0, bytes);
+        std::memset(pb, 0, bytes);
+        const int64_t blocks = kern::FlashBlocks(n_keys);
+        kern::scalar::FlashPackBlocks(k.data(), v.data(), n_keys, stride, hd, bf16, 0, blocks, pa);
+        kern::avx512::FlashPackBlocks(k.data(), v.data(), n_keys, stride, hd, bf16, 0, blocks, pb);
+        ASSERT_EQ(std::memcmp(pa, pb, bytes), 0) << "hd " << hd << " keys " << n_keys << " bf16 " << bf16;
+      }
+    }
+  }
+}
+#endif
+
+// Attention in bf16 (flash path) against the exact float32 reference, and the same bits for 1 and 3 threads.
+TEST(FlashAttention, Bf16AttentionCloseToFloat32) {
+  struct Shape {
+    int64_t n_q, n_keys, q_pos0, window;
+    bool causal;
+  };
+  ThreadPool pool(3);
+  for (const Shape& c : {Shape{300, 300, 0, 0, true}, Shape{40, 57, 17, 24, true}, Shape{33, 301, 0, 0, false}}) {
+    const int64_t nh = 4, nkv = 2, hd = 72;
+    const auto q = test::RandomVec(c.n_q * nh * hd, 31), k = test::RandomVec(c.n_keys * nkv * hd, 32),
+               v = test::RandomVec(c.n_keys * nkv * hd, 33);
+    std::vector<float> ref(c.n_q * nh * hd), fast(ref.size()), fast1(ref.size());
+    AttentionArgs a;
+    a.q = q.data(), a.n_q = c.n_q, a.q_stride = nh * hd, a.k = k.data(), a.v = v.data(), a.n_keys = c.n_keys;
+    a.kv_stride = nkv * hd, a.n_heads = nh, a.n_kv_heads = nkv, a.head_dim = hd, a.scale = 0.12f;
+    a.causal = c.causal, a.q_pos0 = c.q_pos0, a.window = c.window, a.out_stride = nh * hd;
+    std::vector<float> scratch(AttentionScratchFloats(c.n_q, c.n_keys, hd, &pool));
+    a.out = ref.data();
+    AttentionRef(a, scratch.data(), &pool);
+    a.bf16 = true;
+    a.out = fast.data();
+    Attention(a, scratch.data(), &pool);
+    a.out = fast1.data();
+    Attention(a, scratch.data(), nullptr);
+    EXPECT_EQ(fast, fast1);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fast[i], ref[i], kBf16RefTol * (1 + std::fabs(ref[i]))) << i;
+  }
+}
+
+}  // namespace
+}  // namespace idefics
