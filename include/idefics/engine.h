@@ -183,6 +183,10 @@ struct EngineOptions {
   // in the folder are used in place whatever is asked (docs/quantization.md).
   std::string weights_dtype = "auto";
   int64_t ctx = 0;                     // context limit in tokens; 0: text_config.max_position_embeddings
+  // Arithmetic of the large matrix products (vision, connector, prefill) and of their attention: "auto"/""
+  // = bf16 dot products (vdpbf16ps) when the weights are not f32, "on" = the same, "off" = float32 arithmetic
+  // always. f32 weights always compute in float32 (the exact parity path); decode is unaffected.
+  std::string bf16_dot = "auto";
   bool check_memory = true;            // refuse to load when the weights would not fit in MemAvailable
   // Progress while loading the weights: stage ("load") and 0..1. May be empty.
   std::function<void(std::string_view stage, double fraction)> progress;

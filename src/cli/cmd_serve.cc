@@ -78,6 +78,7 @@ int RunServe(int argc, char** argv) {
   eo.model_dir = mf.model;
   eo.threads = mf.threads;
   eo.weights_dtype = mf.weights_dtype;
+  eo.bf16_dot = mf.bf16_dot;
   eo.ctx = mf.ctx;
   const auto t0 = std::time(nullptr);
   srv.LoadInBackground([eo] { return server::LoadEngineBackend(eo); },

@@ -16,6 +16,10 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
   app.add_option("--weights-dtype", f->weights_dtype,
                  "storage of the weight matrices: f32 (exact), bf16 (half the memory), f16, q8_0, q4_0 (quantized at "
                  "load), or auto (default: f32, or the format `idefics quantize` wrote the folder in)");
+  app.add_option("--bf16-dot", f->bf16_dot,
+                 "auto|on (default): bf16 dot products for vision, connector and prefill when the weights are not "
+                 "f32; off: float32 arithmetic always (f32 weights always compute in float32)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -107,6 +111,7 @@ std::unique_ptr<Engine> LoadEngineOrReport(const ModelFlags& f, Progress* progre
   opts.model_dir = f.model;
   opts.threads = f.threads;
   opts.weights_dtype = f.weights_dtype;
+  opts.bf16_dot = f.bf16_dot;
   opts.ctx = f.ctx;
   opts.progress = [progress](std::string_view stage, double fraction) { progress->Update(stage, fraction); };
   auto engine = Engine::Load(opts);

@@ -17,6 +17,7 @@ struct ModelFlags {
   std::string model;
   int threads = 0;
   std::string weights_dtype = "auto";
+  std::string bf16_dot = "auto";
   int64_t ctx = 0;
 };
 

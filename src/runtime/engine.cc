@@ -134,6 +134,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     return NotFound("model folder '" + options.model_dir + "' does not exist or is not a folder");
   }
   const bool auto_dtype = options.weights_dtype.empty() || options.weights_dtype == "auto";
+  if (!options.bf16_dot.empty() && options.bf16_dot != "auto" && options.bf16_dot != "on" &&
+      options.bf16_dot != "off") {
+    return InvalidArgument("bf16_dot must be auto, on or off, got '" + options.bf16_dot + "'");
+  }
   WeightFormat format = WeightFormat::kF32;
   if (!auto_dtype) {
     ASSIGN_OR_RETURN(format, ParseWeightFormat(options.weights_dtype));
@@ -191,6 +195,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   s.pool = std::make_unique<ThreadPool>(options.threads);
   ModelLoadOptions mopts;
   mopts.matrix_format = format;
+  mopts.matmul.bf16_dot = options.bf16_dot != "off";  // never applies to f32 weights (MatMul, Attention)
   mopts.pool = s.pool.get();
   if (options.progress) mopts.progress = [&](double f) { options.progress("load", f); };
   ASSIGN_OR_RETURN(s.model, Idefics2Model::Load(s.folder, mopts));

@@ -155,6 +155,45 @@ TEST(QuantizationAccuracy, WithinDocumentedBounds) {
   }
 }
 
+// The fast path the engine takes by default for non-f32 weights (EngineOptions::bf16_dot "auto"): vision,
+// connector and prefill matrix products and their attention on bf16 dot products. Bounds: docs/quantization.md.
+constexpr Bound kBf16DotBounds[] = {
+    {"idefics2-tiny-a", WeightFormat::kBF16, 3e-4, 1.5e-3, 0.98, 0.8},
+    {"idefics2-tiny-a", WeightFormat::kQ8_0, 2e-3, 1e-2, 0.93, 0.5},
+    {"idefics2-tiny-a", WeightFormat::kQ4_0, 0.1, 0.3, 0.65, 0.05},
+    {"idefics2-tiny-b", WeightFormat::kBF16, 1.5e-4, 5e-4, 0.98, 0.9},
+    {"idefics2-tiny-b", WeightFormat::kQ8_0, 2e-3, 1e-2, 0.95, 0.6},
+    {"idefics2-tiny-b", WeightFormat::kQ4_0, 0.15, 0.5, 0.55, 0.08},
+};
+
+TEST(QuantizationAccuracy, Bf16DotPathWithinDocumentedBounds) {
+  ThreadPool pool(2);
+  for (const char* model_name : {"idefics2-tiny-a", "idefics2-tiny-b"}) {
+    SCOPED_TRACE(model_name);
+    const FormatRun ref = RunAll(model_name, TinyModel(model_name, WeightFormat::kF32));
+    const int64_t V = TinyModel(model_name)->config().text.vocab_size;
+    auto folder = ModelFolder::Load(TinyModelDir(model_name));
+    ASSERT_TRUE(folder.ok());
+    for (const Bound& b : kBf16DotBounds) {
+      if (std::string(b.model) != model_name) continue;
+      SCOPED_TRACE(WeightFormatName(b.format));
+      ModelLoadOptions lo;
+      lo.matrix_format = b.format;
+      lo.matmul.bf16_dot = true;
+      lo.pool = &pool;
+      auto model = Idefics2Model::Load(*folder, lo);
+      ASSERT_TRUE(model.ok()) << model.status().ToString();
+      const Metrics m = Compare(ref, RunAll(model_name, model->get()), V);
+      std::printf("| %s | %s + bf16 dot | %.3g | %.3g | %.4f | %.4f | %.4f |\n", model_name,
+                  WeightFormatName(b.format), m.kl_mean, m.kl_max, m.top1, m.greedy, m.greedy_min);
+      EXPECT_LE(m.kl_mean, b.kl_mean);
+      EXPECT_LE(m.kl_max, b.kl_max);
+      EXPECT_GE(m.top1, b.min_top1);
+      EXPECT_GE(m.greedy, b.min_greedy);
+    }
+  }
+}
+
 // The design choice behind kSideMatrixBlockFormat: the vision tower, connector and lm_head in q4_0, q8_0 or
 // bf16 under a q4_0 / q8_0 text decoder (folders written by QuantizeModelFolder with side_format). Printed
 // for docs/quantization.md; asserts only that each variant loads and runs, and that 8-bit side matrices are

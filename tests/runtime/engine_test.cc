@@ -129,6 +129,12 @@ TEST(EngineTest, ContextOverflowIsRefusedBeforeCompute) {
   o.ctx = 0;
   o.weights_dtype = "int3";
   EXPECT_FALSE(Engine::Load(o).ok());
+  o.weights_dtype = "auto";
+  o.bf16_dot = "sometimes";
+  auto bad_dot = Engine::Load(o);
+  ASSERT_FALSE(bad_dot.ok());
+  EXPECT_NE(bad_dot.status().message().find("bf16_dot"), std::string::npos);
+  o.bf16_dot = "auto";
   o.model_dir = "/nonexistent/model";
   o.weights_dtype = "f32";
   auto missing = Engine::Load(o);
