@@ -69,7 +69,7 @@ void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   const int64_t tiles = (a.n_q + kern::kFlashRows - 1) / kern::kFlashRows, blocks = kern::FlashBlocks(a.n_keys);
   void* storage = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch) + 63) / 64 * 64);
 #if defined(IDEFICS_HAVE_SIMD)
-  const bool simd = ActiveIsa() == Isa::kAvx512;
+  const Isa isa = ActiveIsa();
 #endif
   for (int64_t g = 0; g < a.n_kv_heads; ++g) {
     const float* k = a.k + g * hd;
@@ -98,7 +98,8 @@ void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
       ft.out = a.out + i0 * a.out_stride + h * hd;
       ft.out_stride = a.out_stride;
 #if defined(IDEFICS_HAVE_SIMD)
-      if (simd) return kern::avx512::FlashTile(kv, ft);
+      if (isa == Isa::kAvx512) return kern::avx512::FlashTile(kv, ft);
+      if (isa == Isa::kAvx2) return kern::avx2::FlashTile(kv, ft);
 #endif
       kern::scalar::FlashTile(kv, ft);
     };

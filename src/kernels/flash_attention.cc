@@ -1,5 +1,6 @@
 // Flash attention: packing of a kv head's keys / values into key blocks, and the scalar twin of the tile
-// kernel (kernels/flash_attention_avx512.cc is the SIMD one; tests/kernels/flash_attention_test.cc compares).
+// kernel (flash_attention_avx512.cc / _avx2.cc are the SIMD ones; tests/kernels/flash_attention_test.cc
+// compares).
 // Mirrors eager softmax(q·kᵀ·scale)·v, computed block by block with a running max (online softmax).
 #include "kernels/flash_attention.h"
 
@@ -45,6 +46,8 @@ void FlashPackBlocks(const float* k, const float* v, int64_t n_keys, int64_t str
                      int64_t b0, int64_t b1, void* storage) {
 #if defined(IDEFICS_HAVE_SIMD)
   if (ActiveIsa() == Isa::kAvx512) return avx512::FlashPackBlocks(k, v, n_keys, stride, hd, bf16, b0, b1, storage);
+  if (ActiveIsa() == Isa::kAvx2)
+    return avx2::FlashPackBlocks(k, v, n_keys, stride, hd, bf16, b0, b1, storage);
 #endif
   scalar::FlashPackBlocks(k, v, n_keys, stride, hd, bf16, b0, b1, storage);
 }

@@ -1,8 +1,9 @@
 // Internal: fused (flash-style) attention for blocks of queries — one tile of query rows of one head against
 // a kv head's keys packed in blocks, online softmax, never more than one key block of scores at a time.
-// Float32 (the exact path) or bf16 dot products (`vdpbf16ps`, the fast path). Used by kernels/attention.cc;
-// exposed for the scalar-vs-SIMD tests. Mirrors the eager attention math (softmax(q·kᵀ·scale)·v) of
-// Idefics2VisionAttention / Idefics2PerceiverAttention / MistralAttention, reordered as FlashAttention does.
+// Float32 (the exact path) or bf16 dot products (`vdpbf16ps`, the fast path; on AVX2 float32 FMA on the
+// bf16-rounded operands). Used by kernels/attention.cc; exposed for the scalar-vs-SIMD tests. Mirrors the
+// eager attention math (softmax(q·kᵀ·scale)·v) of Idefics2VisionAttention / Idefics2PerceiverAttention /
+// MistralAttention, reordered as FlashAttention does.
 #pragma once
 
 #include <cmath>
@@ -51,7 +52,7 @@ size_t FlashPackedBytes(int64_t n_keys, int64_t head_dim, bool bf16);
 
 // Packs key blocks [b0, b1) of one kv head (rows `stride` floats apart) into `storage` (FlashPackedBytes
 // bytes, 64-byte aligned); blocks are independent so callers may split them over threads. Dispatches to the
-// AVX-512 version or the scalar twin (bitwise the same bytes).
+// AVX-512 or AVX2 version or the scalar twin (bitwise the same bytes).
 void FlashPackBlocks(const float* k, const float* v, int64_t n_keys, int64_t stride, int64_t head_dim, bool bf16,
                      int64_t b0, int64_t b1, void* storage);
 
@@ -86,6 +87,9 @@ namespace scalar {
 IDEFICS_FLASH_DECLARE
 }  // namespace scalar
 #if defined(IDEFICS_HAVE_SIMD)
+namespace avx2 {
+IDEFICS_FLASH_DECLARE
+}  // namespace avx2
 namespace avx512 {
 IDEFICS_FLASH_DECLARE
 }  // namespace avx512

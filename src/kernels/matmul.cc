@@ -44,16 +44,23 @@ std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadP
 }
 
 void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
-          const MatMulOptions& opt, bool simd) {
+          const MatMulOptions& opt, Isa isa) {
   const int64_t N = w.rows;
   if (IsQuant(w.format)) {
 #if defined(IDEFICS_HAVE_SIMD)
-    if (simd) {
+    if (isa == Isa::kAvx512) {
       const int64_t K = w.cols;
       kern::avx512::QuantActs acts;
       kern::avx512::PrepareQuantActs(x, M, K, w.format, &acts);
       ForRows(pool, N, kGemvGrain,
               [&](int64_t n0, int64_t n1) { kern::avx512::GemvQuant(acts, w, bias, y, n0, n1); });
+      return;
+    }
+    if (isa == Isa::kAvx2) {
+      kern::avx2::QuantActs acts;
+      kern::avx2::PrepareQuantActs(x, M, w.cols, w.format, &acts);
+      ForRows(pool, N, kGemvGrain,
+              [&](int64_t n0, int64_t n1) { kern::avx2::GemvQuant(acts, w, bias, y, n0, n1); });
       return;
     }
 #endif
@@ -66,9 +73,14 @@ void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   // also faster.
   (void)opt;
 #if defined(IDEFICS_HAVE_SIMD)
-  if (simd) {
+  if (isa == Isa::kAvx512) {
     ForRows(pool, N, kGemvGrain,
             [&](int64_t n0, int64_t n1) { kern::avx512::GemvFloat(x, M, w, bias, y, n0, n1); });
+    return;
+  }
+  if (isa == Isa::kAvx2) {
+    ForRows(pool, N, kGemvGrain,
+            [&](int64_t n0, int64_t n1) { kern::avx2::GemvFloat(x, M, w, bias, y, n0, n1); });
     return;
   }
 #endif
@@ -77,9 +89,11 @@ void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
 }
 
 void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
-          const MatMulOptions& opt, bool simd) {
+          const MatMulOptions& opt, Isa isa) {
   const int64_t N = w.rows, K = w.cols;
-  const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32;  // f32 weights always stay f32
+  // f32 weights always stay f32. AVX2 has no bf16 dot product: there the request runs the (exact, and on AVX2
+  // faster than emulated bf16) float32 GEMM instead.
+  const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32 && isa != Isa::kAvx2;
   std::vector<uint16_t> xb;
   if (bf16) xb = ToBf16Padded(x, M, K, pool);
   // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
@@ -100,10 +114,15 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
     const int64_t n0 = (t % n_tiles) * tile_n, n1 = std::min(N, n0 + tile_n);
     const int64_t m0 = (t / n_tiles) * tile_m, m1 = std::min(M, m0 + tile_m);
 #if defined(IDEFICS_HAVE_SIMD)
-    if (simd) {
+    if (isa != Isa::kScalar) {
+      // Scratch for either ISA's packed panels (ActiveIsa() may change between calls in tests).
       thread_local kern::AlignedPtr<float> pack;
-      if (!pack) pack = kern::AllocAligned<float>(kern::avx512::GemmPackFloats());
-      if (bf16) {
+      if (!pack)
+        pack =
+            kern::AllocAligned<float>(std::max(kern::avx512::GemmPackFloats(), kern::avx2::GemmPackFloats()));
+      if (isa == Isa::kAvx2) {
+        kern::avx2::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
+      } else if (bf16) {
         kern::avx512::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1, pack.get());
       } else {
         kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
@@ -145,11 +164,11 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
       for (int64_t n = 0; n < N; ++n) y[m * N + n] = bias ? bias[n] : 0.f;
     return;
   }
-  const bool simd = ActiveIsa() == Isa::kAvx512;
+  const Isa isa = ActiveIsa();
   if (M <= GemvMaxRows(w.format)) {
-    Gemv(x, M, w, bias, y, pool, options, simd);
+    Gemv(x, M, w, bias, y, pool, options, isa);
   } else {
-    Gemm(x, M, w, bias, y, pool, options, simd);
+    Gemm(x, M, w, bias, y, pool, options, isa);
   }
 }
 

@@ -34,13 +34,15 @@ struct WeightMatrix {
 
 // How MatMul may trade accuracy for speed. The default is "exact": float32 arithmetic on exactly converted
 // weights (f32/bf16/f16), except that Q8_0/Q4_0 weights at M <= GemvMaxRows(format) quantize the activations
-// to int8 per 32-block (error <= max|x_block|/254 per element) so the dot products run on int8 VNNI units.
+// to int8 per 32-block (error <= max|x_block|/254 per element) so the dot products run on int8 units (VNNI
+// on AVX-512, vpmaddubsw on AVX2).
 struct MatMulOptions {
   // bf16 weights (and q8_0/q4_0/f16 in the large-M GEMM): round the activations to bf16
   // (round-to-nearest-even) and use bf16 dot products with float32 accumulation (vdpbf16ps). Relative error
   // per product <= 2^-8 (the bf16 unit roundoff of the activation), <= 2^-7 for non-bf16 weights (rounded to
   // bf16 too). About 2x faster at large M. Ignored at M <= GemvMaxRows(format): the bandwidth-bound GEMV
-  // measured no faster with bf16 dot products (docs/performance.md), so the exact path is used there.
+  // measured no faster with bf16 dot products (docs/performance.md), so the exact path is used there. Also
+  // ignored on AVX2 (no bf16 dot instruction; the float32 GEMM runs instead).
   bool bf16_dot = false;
 };
 

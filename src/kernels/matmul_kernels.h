@@ -1,5 +1,6 @@
-// Internal: the per-ISA matrix kernels behind MatMul (scalar twins in matmul_scalar.cc, AVX-512 versions in
-// *_avx512.cc). Exposed so tests can compare each SIMD kernel with its twin. Mirrors no reference class.
+// Internal: the per-ISA matrix kernels behind MatMul (scalar twins in matmul_scalar.cc, AVX2 versions in
+// *_avx2.cc, AVX-512 versions in *_avx512.cc). Exposed so tests can compare each SIMD kernel with its twin.
+// Mirrors no reference class.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +52,30 @@ void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const Weigh
 }  // namespace scalar
 
 #if defined(IDEFICS_HAVE_SIMD)
+namespace avx2 {
+// Float formats (gemv_avx2.cc): 8-lane float32 partial sums per output, reduced in a fixed order.
+void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
+
+// Activations prepared for the AVX2 int8 GEMV: the scalar twin's integers (QuantizeActBlock) and scales,
+// plus for Q4_0 the per-lane offset corrections -8 · (sum of lane l's 4 activation bytes) of each block.
+struct QuantActs {
+  int64_t M = 0, K = 0;
+  AlignedPtr<int8_t> q;      // [M, K]
+  AlignedPtr<float> d;       // [M, K / 32]
+  AlignedPtr<int32_t> corr;  // [M, K / 32, 8] (Q4_0 only)
+};
+void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out);
+void GemvQuant(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
+               int64_t n1);
+
+// Large-M float32 product (gemm_avx2.cc), bitwise the same as scalar::GemmF32; `pack` scratch of
+// GemmPackFloats() floats, 64-byte aligned.
+size_t GemmPackFloats();
+void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+             float* y, int64_t n0, int64_t n1, float* pack);
+}  // namespace avx2
+
 namespace avx512 {
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                int64_t n1);

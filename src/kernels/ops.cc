@@ -1,4 +1,4 @@
-// Dispatch of the ops.h kernels to the AVX-512 version or the scalar twin by ActiveIsa().
+// Dispatch of the ops.h kernels to the AVX-512 or AVX2 version or the scalar twin by ActiveIsa().
 // Mirrors no reference class.
 #include "kernels/ops.h"
 
@@ -8,8 +8,15 @@
 namespace idefics {
 
 #if defined(IDEFICS_HAVE_SIMD)
-#define IDEFICS_OPS_DISPATCH(name, ...) \
-  return ActiveIsa() == Isa::kAvx512 ? kern::avx512::name(__VA_ARGS__) : kern::scalar::name(__VA_ARGS__)
+#define IDEFICS_OPS_DISPATCH(name, ...)       \
+  switch (ActiveIsa()) {                      \
+    case Isa::kAvx512:                        \
+      return kern::avx512::name(__VA_ARGS__); \
+    case Isa::kAvx2:                          \
+      return kern::avx2::name(__VA_ARGS__);   \
+    default:                                  \
+      return kern::scalar::name(__VA_ARGS__); \
+  }
 #else
 #define IDEFICS_OPS_DISPATCH(name, ...) return kern::scalar::name(__VA_ARGS__)
 #endif

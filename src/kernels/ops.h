@@ -1,14 +1,14 @@
 // Vector kernels the model calls between matrix products: dot/axpy, norms, softmax, activations, bf16
-// conversion. Each dispatches on ActiveIsa() to an AVX-512 version with a scalar twin (ops_kernels.h).
-// Mirrors torch ops: nn.LayerNorm, MistralRMSNorm, softmax(dim=-1), F.silu, gelu(approximate="tanh"),
-// torch.exp.
+// conversion. Each dispatches on ActiveIsa() to an AVX-512 or AVX2 version with a scalar twin
+// (ops_kernels.h). Mirrors torch ops: nn.LayerNorm, MistralRMSNorm, softmax(dim=-1), F.silu,
+// gelu(approximate="tanh"), torch.exp.
 #pragma once
 
 #include <cstdint>
 
 namespace idefics {
 
-// Sum of a[i] * b[i] in float32 (SIMD: 16-lane partial sums, fixed order).
+// Sum of a[i] * b[i] in float32 (SIMD: 16- or 8-lane partial sums, fixed order).
 float Dot(const float* a, const float* b, int64_t n);
 // y[i] += alpha * x[i].
 void Axpy(float alpha, const float* x, float* y, int64_t n);

@@ -25,6 +25,9 @@ namespace scalar {
 IDEFICS_OPS_DECLARE
 }  // namespace scalar
 #if defined(IDEFICS_HAVE_SIMD)
+namespace avx2 {
+IDEFICS_OPS_DECLARE
+}  // namespace avx2
 namespace avx512 {
 IDEFICS_OPS_DECLARE
 }  // namespace avx512

@@ -1,5 +1,6 @@
-// The flash-attention tile kernel: the AVX-512 version against its scalar twin (f32 and bf16, odd head dims
-// and key counts, causal windows), and the whole Attention call in bf16 against the float32 reference.
+// The flash-attention tile kernel: the AVX-512 and AVX2 versions against their scalar twin (f32 and bf16, odd
+// head dims and key counts, causal windows), and the whole Attention call in bf16 against the float32
+// reference.
 #include "kernels/flash_attention.h"
 
 #include <gtest/gtest.h>
@@ -34,7 +35,10 @@ struct Case {
 };
 
 #if defined(IDEFICS_HAVE_SIMD)
-void RunTwins(const Case& c, bool bf16) {
+using TileFn = void (*)(const kern::FlashPacked&, const kern::FlashTileArgs&);
+using PackFn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, bool, int64_t, int64_t, void*);
+
+void RunTwins(const Case& c, bool bf16, TileFn simd_tile) {
   const int64_t hd = c.head_dim, stride = hd + 3;
   const auto q = test::RandomVec(kern::kFlashRows * stride, 1, 1.5f);
   const auto k = test::RandomVec(c.n_keys * stride, 2, 1.5f);
@@ -66,7 +70,7 @@ void RunTwins(const Case& c, bool bf16) {
   t.out = ref.data();
   kern::scalar::FlashTile(kv, t);
   t.out = simd.data();
-  kern::avx512::FlashTile(kv, t);
+  simd_tile(kv, t);
   for (int64_t r = 0; r < c.rows; ++r) {
     for (int64_t d = 0; d < hd; ++d) {
       const float want = ref[r * stride + d], got = simd[r * stride + d];
@@ -77,21 +81,32 @@ void RunTwins(const Case& c, bool bf16) {
   }
 }
 
+const Case kCases[] = {
+    Case{8, 100, 72, 0, false},  Case{3, 33, 5, 0, false},   Case{8, 4900 % 257, 96, 0, false},
+    Case{8, 64, 128, 0, true},   Case{5, 77, 7, 9, true},    Case{8, 200, 130, 24, true},
+    Case{1, 1, 16, 0, true},     Case{8, 31, 256, 0, false}, Case{64, 300, 72, 0, false},
+    Case{64, 100, 128, 0, true}, Case{37, 90, 96, 20, true}, Case{20, 20, 72, 0, true}};
+
 TEST(FlashAttention, SimdTileMatchesScalarTwin) {
   if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
-  for (const Case& c : {Case{8, 100, 72, 0, false}, Case{3, 33, 5, 0, false}, Case{8, 4900 % 257, 96, 0, false},
-                        Case{8, 64, 128, 0, true}, Case{5, 77, 7, 9, true}, Case{8, 200, 130, 24, true},
-                        Case{1, 1, 16, 0, true}, Case{8, 31, 256, 0, false}, Case{64, 300, 72, 0, false},
-                        Case{64, 100, 128, 0, true}, Case{37, 90, 96, 20, true}, Case{20, 20, 72, 0, true}}) {
-    RunTwins(c, false);
-    RunTwins(c, true);
+  for (const Case& c : kCases) {
+    RunTwins(c, false, &kern::avx512::FlashTile);
+    RunTwins(c, true, &kern::avx512::FlashTile);
+  }
+}
+
+TEST(FlashAttention, Avx2TileMatchesScalarTwin) {
+  if (ActiveIsa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  for (const Case& c : kCases) {
+    SCOPED_TRACE("avx2");
+    RunTwins(c, false, &kern::avx2::FlashTile);
+    RunTwins(c, true, &kern::avx2::FlashTile);
   }
 }
 
 // The SIMD packing writes the same bytes as the scalar one (inputs without denormals: vcvtneps2bf16 flushes
-// them to zero, F32ToBf16 keeps them).
-TEST(FlashAttention, SimdPackingMatchesScalarTwin) {
-  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
+// them to zero, F32ToBf16 keeps them; the AVX2 rounding keeps them too).
+void CheckPacking(PackFn simd_pack) {
   for (const int64_t hd : {5, 16, 72, 96, 128, 131, 256}) {
     for (const int64_t n_keys : {1, 31, 32, 77}) {
       const int64_t stride = hd + 2;
@@ -105,11 +120,21 @@ TEST(FlashAttention, SimdPackingMatchesScalarTwin) {
         std::memset(pb, 0, bytes);
         const int64_t blocks = kern::FlashBlocks(n_keys);
         kern::scalar::FlashPackBlocks(k.data(), v.data(), n_keys, stride, hd, bf16, 0, blocks, pa);
-        kern::avx512::FlashPackBlocks(k.data(), v.data(), n_keys, stride, hd, bf16, 0, blocks, pb);
+        simd_pack(k.data(), v.data(), n_keys, stride, hd, bf16, 0, blocks, pb);
         ASSERT_EQ(std::memcmp(pa, pb, bytes), 0) << "hd " << hd << " keys " << n_keys << " bf16 " << bf16;
       }
     }
   }
+}
+
+TEST(FlashAttention, SimdPackingMatchesScalarTwin) {
+  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
+  CheckPacking(&kern::avx512::FlashPackBlocks);
+}
+
+TEST(FlashAttention, Avx2PackingMatchesScalarTwin) {
+  if (ActiveIsa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  CheckPacking(&kern::avx2::FlashPackBlocks);
 }
 #endif
 
@@ -120,25 +145,42 @@ TEST(FlashAttention, Bf16AttentionCloseToFloat32) {
     bool causal;
   };
   ThreadPool pool(3);
-  for (const Shape& c : {Shape{300, 300, 0, 0, true}, Shape{40, 57, 17, 24, true}, Shape{33, 301, 0, 0, false}}) {
-    const int64_t nh = 4, nkv = 2, hd = 72;
-    const auto q = test::RandomVec(c.n_q * nh * hd, 31), k = test::RandomVec(c.n_keys * nkv * hd, 32),
-               v = test::RandomVec(c.n_keys * nkv * hd, 33);
-    std::vector<float> ref(c.n_q * nh * hd), fast(ref.size()), fast1(ref.size());
-    AttentionArgs a;
-    a.q = q.data(), a.n_q = c.n_q, a.q_stride = nh * hd, a.k = k.data(), a.v = v.data(), a.n_keys = c.n_keys;
-    a.kv_stride = nkv * hd, a.n_heads = nh, a.n_kv_heads = nkv, a.head_dim = hd, a.scale = 0.12f;
-    a.causal = c.causal, a.q_pos0 = c.q_pos0, a.window = c.window, a.out_stride = nh * hd;
-    std::vector<float> scratch(AttentionScratchFloats(c.n_q, c.n_keys, hd, &pool));
-    a.out = ref.data();
-    AttentionRef(a, scratch.data(), &pool);
-    a.bf16 = true;
-    a.out = fast.data();
-    Attention(a, scratch.data(), &pool);
-    a.out = fast1.data();
-    Attention(a, scratch.data(), nullptr);
-    EXPECT_EQ(fast, fast1);
-    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fast[i], ref[i], kBf16RefTol * (1 + std::fabs(ref[i]))) << i;
+  std::vector<Isa> isas = {ActiveIsa()};
+  if (ActiveIsa() == Isa::kAvx512) isas.push_back(Isa::kAvx2);  // the AVX2 dispatch too
+  for (Isa isa : isas) {
+    struct Guard {
+      Isa prev;
+      ~Guard() { SetActiveIsaForTesting(prev); }
+    } guard{SetActiveIsaForTesting(isa)};
+    SCOPED_TRACE(IsaName(isa));
+    for (const Shape& c :
+         {Shape{300, 300, 0, 0, true}, Shape{40, 57, 17, 24, true}, Shape{33, 301, 0, 0, false}}) {
+      const int64_t nh = 4, nkv = 2, hd = 72;
+      const auto q = test::RandomVec(c.n_q * nh * hd, 31), k = test::RandomVec(c.n_keys * nkv * hd, 32),
+                 v = test::RandomVec(c.n_keys * nkv * hd, 33);
+      std::vector<float> ref(c.n_q * nh * hd), fast(ref.size()), fast1(ref.size());
+      AttentionArgs a;
+      a.q = q.data(), a.n_q = c.n_q, a.q_stride = nh * hd, a.k = k.data(), a.v = v.data(),
+      a.n_keys = c.n_keys;
+      a.kv_stride = nkv * hd, a.n_heads = nh, a.n_kv_heads = nkv, a.head_dim = hd, a.scale = 0.12f;
+      a.causal = c.causal, a.q_pos0 = c.q_pos0, a.window = c.window, a.out_stride = nh * hd;
+      std::vector<float> scratch(AttentionScratchFloats(c.n_q, c.n_keys, hd, &pool));
+      a.out = ref.data();
+      AttentionRef(a, scratch.data(), &pool);
+      a.bf16 = true;
+      a.out = fast.data();
+      Attention(a, scratch.data(), &pool);
+      a.out = fast1.data();
+      Attention(a, scratch.data(), nullptr);
+      EXPECT_EQ(fast, fast1);
+      for (size_t i = 0; i < ref.size(); ++i)
+        ASSERT_NEAR(fast[i], ref[i], kBf16RefTol * (1 + std::fabs(ref[i]))) << i;
+      // The float32 flash path: the same sums as the reference in another order.
+      a.bf16 = false;
+      Attention(a, scratch.data(), &pool);
+      for (size_t i = 0; i < ref.size(); ++i)
+        ASSERT_NEAR(fast1[i], ref[i], 1e-5f * (1 + std::fabs(ref[i]))) << i;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
-// Tests of MatMul: every SIMD kernel against its scalar twin on odd shapes, every path against MatMulRef,
-// bitwise thread-count invariance, and the int8 activation error bound. Mirrors nn.Linear.
+// Tests of MatMul: every SIMD kernel (AVX2, AVX-512) against its scalar twin on odd shapes, every path
+// against MatMulRef, bitwise thread-count invariance, and the int8 activation error bound. Mirrors nn.Linear.
 #include "kernels/matmul.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -79,38 +80,53 @@ bool HaveAvx512() {
   return ActiveIsa() == Isa::kAvx512;
 }
 
+bool HaveAvx2() {
+  return ActiveIsa() >= Isa::kAvx2;
+}
+
 struct IsaGuard {
   explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
   ~IsaGuard() { SetActiveIsaForTesting(prev); }
   Isa prev;
 };
 
+// The active ISA and every SIMD level below it (an AVX-512 machine also runs the AVX2 dispatch).
+std::vector<Isa> TestIsas() {
+  std::vector<Isa> v = {ActiveIsa()};
+  if (ActiveIsa() == Isa::kAvx512) v.push_back(Isa::kAvx2);
+  return v;
+}
+
 TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
-  ThreadPool pool(2);
-  const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 9, 13, 33, 40};
-  const int64_t Ns[] = {1, 17, 64, 65, 130};
-  for (WeightFormat f : kAllFormats) {
-    for (int64_t K : KsFor(f)) {
-      for (int64_t N : Ns) {
-        const TestWeights t = MakeWeights(f, N, K, static_cast<uint32_t>(K * 1000 + N));
-        const std::vector<float> bias = RandomVec(N, 7);
-        for (int64_t M : Ms) {
-          const std::vector<float> x = RandomVec(M * K, static_cast<uint32_t>(M + 31 * K));
-          std::vector<float> y(M * N), ref(M * N);
-          MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool);
-          MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
-          const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
-          std::string where;
-          const double err = MaxRelErr(y, ref, scale, &where);
-          if (IsQuant(f) && M <= GemvMaxRows(f)) {
-            // int8 activations: check against the explicit bound instead.
-            const std::vector<double> bound = ActQuantBound(x, M, t);
-            for (size_t i = 0; i < y.size(); ++i)
-              ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound[i] + kReorderTol * scale[i])
-                  << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " i=" << i;
-          } else {
-            EXPECT_LE(err, kReorderTol)
-                << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " " << where;
+  for (Isa isa : TestIsas()) {
+    IsaGuard guard(isa);
+    SCOPED_TRACE(IsaName(isa));
+    ThreadPool pool(2);
+    const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 9, 13, 33, 40};
+    const int64_t Ns[] = {1, 17, 64, 65, 130};
+    for (WeightFormat f : kAllFormats) {
+      for (int64_t K : KsFor(f)) {
+        for (int64_t N : Ns) {
+          const TestWeights t = MakeWeights(f, N, K, static_cast<uint32_t>(K * 1000 + N));
+          const std::vector<float> bias = RandomVec(N, 7);
+          for (int64_t M : Ms) {
+            const std::vector<float> x = RandomVec(M * K, static_cast<uint32_t>(M + 31 * K));
+            std::vector<float> y(M * N), ref(M * N);
+            MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool);
+            MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
+            const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+            std::string where;
+            const double err = MaxRelErr(y, ref, scale, &where);
+            if (IsQuant(f) && M <= GemvMaxRows(f)) {
+              // int8 activations: check against the explicit bound instead.
+              const std::vector<double> bound = ActQuantBound(x, M, t);
+              for (size_t i = 0; i < y.size(); ++i)
+                ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound[i] + kReorderTol * scale[i])
+                    << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " i=" << i;
+            } else {
+              EXPECT_LE(err, kReorderTol)
+                  << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " " << where;
+            }
           }
         }
       }
@@ -119,65 +135,79 @@ TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {
 }
 
 TEST(MatMulTest, Bf16DotOptionWithinItsTolerance) {
-  ThreadPool pool(2);
-  MatMulOptions opt;
-  opt.bf16_dot = true;
-  for (WeightFormat f : kAllFormats) {
-    for (int64_t K : KsFor(f)) {
-      for (int64_t M : {1, 3, 4, 5, 11}) {
-        const int64_t N = 67;
-        const TestWeights t = MakeWeights(f, N, K, 99);
-        const std::vector<float> x = RandomVec(M * K, 5), bias = RandomVec(N, 6);
-        std::vector<float> y(M * N), ref(M * N);
-        MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool, opt);
-        MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
-        const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
-        if (IsQuant(f) && M <= GemvMaxRows(f)) continue;  // int8 path, covered above
-        EXPECT_LE(MaxRelErr(y, ref, scale), kBf16DotTol) << WeightFormatName(f) << " M=" << M << " K=" << K;
+  for (Isa isa : TestIsas()) {
+    IsaGuard guard(isa);
+    SCOPED_TRACE(IsaName(isa));
+    ThreadPool pool(2);
+    MatMulOptions opt;
+    opt.bf16_dot = true;
+    for (WeightFormat f : kAllFormats) {
+      for (int64_t K : KsFor(f)) {
+        for (int64_t M : {1, 3, 4, 5, 11}) {
+          const int64_t N = 67;
+          const TestWeights t = MakeWeights(f, N, K, 99);
+          const std::vector<float> x = RandomVec(M * K, 5), bias = RandomVec(N, 6);
+          std::vector<float> y(M * N), ref(M * N);
+          MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool, opt);
+          MatMulRef(x.data(), M, t.w, bias.data(), ref.data());
+          const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+          if (IsQuant(f) && M <= GemvMaxRows(f)) continue;  // int8 path, covered above
+          EXPECT_LE(MaxRelErr(y, ref, scale), kBf16DotTol) << WeightFormatName(f) << " M=" << M << " K=" << K;
+        }
       }
     }
   }
 }
 
 TEST(MatMulTest, BitwiseIndependentOfThreadCount) {
-  ThreadPool p1(1), p2(2), p3(3);
-  for (WeightFormat f : kAllFormats) {
-    for (bool bf16 : {false, true}) {
-      MatMulOptions opt;
-      opt.bf16_dot = bf16;
-      const int64_t K = IsQuant(f) ? 160 : 150, N = 300;
-      const TestWeights t = MakeWeights(f, N, K, 3);
-      for (int64_t M : {1, 4, 9, 50}) {
-        const std::vector<float> x = RandomVec(M * K, 11);
-        std::vector<float> y1(M * N), y2(M * N), y3(M * N), y0(M * N);
-        MatMul(x.data(), M, t.w, nullptr, y0.data(), nullptr, opt);
-        MatMul(x.data(), M, t.w, nullptr, y1.data(), &p1, opt);
-        MatMul(x.data(), M, t.w, nullptr, y2.data(), &p2, opt);
-        MatMul(x.data(), M, t.w, nullptr, y3.data(), &p3, opt);
-        EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
-        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
-        EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+  for (Isa isa : TestIsas()) {
+    IsaGuard guard(isa);
+    SCOPED_TRACE(IsaName(isa));
+    ThreadPool p1(1), p2(2), p3(3);
+    for (WeightFormat f : kAllFormats) {
+      for (bool bf16 : {false, true}) {
+        MatMulOptions opt;
+        opt.bf16_dot = bf16;
+        const int64_t K = IsQuant(f) ? 160 : 150, N = 300;
+        const TestWeights t = MakeWeights(f, N, K, 3);
+        for (int64_t M : {1, 4, 9, 50}) {
+          const std::vector<float> x = RandomVec(M * K, 11);
+          std::vector<float> y1(M * N), y2(M * N), y3(M * N), y0(M * N);
+          MatMul(x.data(), M, t.w, nullptr, y0.data(), nullptr, opt);
+          MatMul(x.data(), M, t.w, nullptr, y1.data(), &p1, opt);
+          MatMul(x.data(), M, t.w, nullptr, y2.data(), &p2, opt);
+          MatMul(x.data(), M, t.w, nullptr, y3.data(), &p3, opt);
+          EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+          EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+          EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), 4 * M * N)) << WeightFormatName(f) << " M=" << M;
+        }
       }
     }
   }
 }
 
 TEST(MatMulTest, ScalarDispatchMatchesSimdDispatch) {
-  if (!HaveAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)";
-  for (WeightFormat f : kAllFormats) {
-    const int64_t K = IsQuant(f) ? 96 : 77, N = 70;
-    const TestWeights t = MakeWeights(f, N, K, 21);
-    for (int64_t M : {1, 2, 8}) {
-      const std::vector<float> x = RandomVec(M * K, 4), bias = RandomVec(N, 8);
-      std::vector<float> ys(M * N), yv(M * N);
-      {
-        IsaGuard g(Isa::kScalar);
-        ASSERT_EQ(ActiveIsa(), Isa::kScalar);
-        MatMul(x.data(), M, t.w, bias.data(), ys.data(), nullptr);
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  for (Isa isa : TestIsas()) {
+    SCOPED_TRACE(IsaName(isa));
+    for (WeightFormat f : kAllFormats) {
+      const int64_t K = IsQuant(f) ? 96 : 77, N = 70;
+      const TestWeights t = MakeWeights(f, N, K, 21);
+      for (int64_t M : {1, 2, 8}) {
+        const std::vector<float> x = RandomVec(M * K, 4), bias = RandomVec(N, 8);
+        std::vector<float> ys(M * N), yv(M * N);
+        {
+          IsaGuard g(Isa::kScalar);
+          ASSERT_EQ(ActiveIsa(), Isa::kScalar);
+          MatMul(x.data(), M, t.w, bias.data(), ys.data(), nullptr);
+        }
+        {
+          IsaGuard g(isa);
+          MatMul(x.data(), M, t.w, bias.data(), yv.data(), nullptr);
+        }
+        EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, bias.data())), kReorderTol)
+            << WeightFormatName(f) << " M=" << M;
       }
-      MatMul(x.data(), M, t.w, bias.data(), yv.data(), nullptr);
-      EXPECT_LE(MaxRelErr(yv, ys, AbsProductSums(x, M, t, bias.data())), kReorderTol)
-          << WeightFormatName(f) << " M=" << M;
     }
   }
 }
@@ -288,6 +318,104 @@ TEST(MatMulKernelTest, GemvKernelsMatchScalarTwins) {
           kern::avx512::GemvBf16Dot(xb.data(), M, t.w, bias.data(), yv.data(), 0, N);
           EXPECT_LE(MaxRelErr(yv, ys, scale), kReorderTol) << "bf16 dot K=" << K << " M=" << M;
         }
+      }
+    }
+  }
+}
+
+TEST(MatMulAvx2KernelTest, GemmF32IsBitwiseItsScalarTwin) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  auto aligned = kern::AllocAligned<float>(kern::avx2::GemmPackFloats());
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      for (const auto& [M, N] : {std::pair<int64_t, int64_t>{23, 133}, {7, 300}, {50, 17}}) {
+        const TestWeights t = MakeWeights(f, N, K, 5);
+        const std::vector<float> x = RandomVec(M * K, 6), bias = RandomVec(N, 7);
+        std::vector<float> ys(M * N, -1.f), yv(M * N, -1.f);
+        // Odd sub-ranges: rows [2, M), cols [5, N).
+        kern::scalar::GemmF32(x.data(), K, 2, M, t.w, bias.data(), ys.data(), 5, N);
+        kern::avx2::GemmF32(x.data(), K, 2, M, t.w, bias.data(), yv.data(), 5, N, aligned.get());
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n)
+            ASSERT_EQ(ys[m * N + n], yv[m * N + n])
+                << WeightFormatName(f) << " M=" << M << " N=" << N << " K=" << K << " m=" << m << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(MatMulAvx2KernelTest, PreparedActivationsAreTheScalarIntegers) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  const int64_t M = 2, K = 32 * 5;
+  std::vector<float> x = RandomVec(M * K, 77, 3.f);
+  x[40] = std::numeric_limits<float>::quiet_NaN();  // a NaN only zeroes its own value
+  for (int i = 64; i < 96; ++i) x[i] = 0.f;         // an all-zero block
+  kern::avx2::QuantActs acts;
+  kern::avx2::PrepareQuantActs(x.data(), M, K, WeightFormat::kQ4_0, &acts);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t b = 0; b < K / 32; ++b) {
+      int8_t q[32];
+      const float d = kern::QuantizeActBlock(x.data() + m * K + b * 32, q);
+      EXPECT_EQ(acts.d[m * (K / 32) + b], d);
+      for (int i = 0; i < 32; ++i) ASSERT_EQ(acts.q[m * K + b * 32 + i], q[i]) << "m=" << m << " b=" << b;
+      for (int l = 0; l < 8; ++l)
+        EXPECT_EQ(acts.corr[(m * (K / 32) + b) * 8 + l],
+                  -8 * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]));
+    }
+  }
+}
+
+// Weights at the int8 extremes: Q8_0 bytes of -128 (never written by QuantizeRowQ8_0, but valid in a file)
+// and +127 against activations of ±127 must not saturate the int16 pair sums.
+TEST(MatMulAvx2KernelTest, QuantGemvExtremesMatchScalarTwin) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  const int64_t N = 5, K = 96;
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    TestWeights t = MakeWeights(f, N, K, 41);
+    for (int64_t n = 0; n < N; ++n) {
+      uint8_t* row = t.bytes.data() + n * t.w.row_bytes();
+      const int64_t bytes = f == WeightFormat::kQ8_0 ? 32 : 16, stride = f == WeightFormat::kQ8_0 ? 34 : 18;
+      for (int64_t b = 0; b < K / 32; ++b)
+        for (int64_t i = 0; i < bytes; ++i)
+          row[b * stride + 2 + i] =
+              f == WeightFormat::kQ8_0 ? ((i + n) % 2 ? 0x80 : 0x7f) : ((i + n) % 2 ? 0x00 : 0xff);
+    }
+    std::vector<float> x(2 * K);
+    for (int64_t i = 0; i < 2 * K; ++i) x[i] = (i % 3 == 0 ? -1.f : 1.f) * (i % 5 == 0 ? 0.5f : 1.f);
+    for (int64_t M : {1, 2}) {
+      kern::avx2::QuantActs acts;
+      kern::avx2::PrepareQuantActs(x.data(), M, K, f, &acts);
+      std::vector<float> ys(M * N), yv(M * N);
+      kern::scalar::GemvQuant(x.data(), M, t.w, nullptr, ys.data(), 0, N);
+      kern::avx2::GemvQuant(acts, t.w, nullptr, yv.data(), 0, N);
+      for (int64_t i = 0; i < M * N; ++i)
+        EXPECT_NEAR(yv[i], ys[i], 1e-5 * (1 + std::fabs(ys[i]))) << WeightFormatName(f);
+    }
+  }
+}
+
+TEST(MatMulAvx2KernelTest, GemvKernelsMatchScalarTwins) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)";
+  for (WeightFormat f : kAllFormats) {
+    for (int64_t K : KsFor(f)) {
+      for (int64_t M = 1; M <= 6; ++M) {
+        const int64_t N = 37;
+        const TestWeights t = MakeWeights(f, N, K, 10);
+        const std::vector<float> x = RandomVec(M * K, 12), bias = RandomVec(N, 13);
+        const std::vector<double> scale = AbsProductSums(x, M, t, bias.data());
+        std::vector<float> ys(M * N, -1.f), yv(M * N, -1.f);
+        if (IsQuant(f)) {
+          kern::avx2::QuantActs acts;
+          kern::avx2::PrepareQuantActs(x.data(), M, K, f, &acts);
+          kern::scalar::GemvQuant(x.data(), M, t.w, bias.data(), ys.data(), 3, N);
+          kern::avx2::GemvQuant(acts, t.w, bias.data(), yv.data(), 3, N);
+        } else {
+          kern::scalar::GemvFloat(x.data(), M, t.w, bias.data(), ys.data(), 3, N);
+          kern::avx2::GemvFloat(x.data(), M, t.w, bias.data(), yv.data(), 3, N);
+        }
+        EXPECT_LE(MaxRelErr(yv, ys, scale), kReorderTol) << WeightFormatName(f) << " K=" << K << " M=" << M;
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < 3; ++n) EXPECT_EQ(yv[m * N + n], -1.f) << "wrote outside its row range";
       }
     }
   }

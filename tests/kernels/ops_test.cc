@@ -1,11 +1,14 @@
-// Tests of the ops.h vector kernels: each SIMD version against its scalar twin on lengths with odd tails, and
-// the transcendental ones against double-precision truth. Mirrors torch's float32 CPU ops.
+// Tests of the ops.h vector kernels: each SIMD version (AVX2, AVX-512) against its scalar twin on lengths
+// with odd tails, and the transcendental ones against double-precision truth. Mirrors torch's float32 CPU
+// ops.
 #include "kernels/ops.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu_features.h"
@@ -29,78 +32,158 @@ constexpr double kGeluVsTanhFormulaAbs = 2e-7;
 
 const int64_t kLengths[] = {0, 1, 7, 15, 16, 17, 33, 64, 100, 1000, 4099};
 
-bool Simd() {
+// One SIMD family's ops (the same signatures as the scalar twins).
+struct OpsFamily {
+  const char* name;
+  float (*dot)(const float*, const float*, int64_t);
+  void (*axpy)(float, const float*, float*, int64_t);
+  void (*add)(const float*, const float*, float*, int64_t);
+  void (*mul)(const float*, const float*, float*, int64_t);
+  void (*scale)(float*, float, int64_t);
+  void (*rms_norm)(const float*, const float*, int64_t, float, float*);
+  void (*layer_norm)(const float*, const float*, const float*, int64_t, float, float*);
+  void (*softmax)(float*, int64_t);
+  void (*exp)(const float*, float*, int64_t);
+  void (*silu)(const float*, float*, int64_t);
+  void (*silu_mul)(const float*, const float*, float*, int64_t);
+  void (*gelu)(const float*, float*, int64_t);
+  void (*to_bf16)(const float*, uint16_t*, int64_t);
+  void (*from_bf16)(const uint16_t*, float*, int64_t);
+};
+
+#define IDEFICS_OPS_FAMILY(ns)                                                                 \
+  OpsFamily {                                                                                  \
+#ns, &kern::ns::Dot, &kern::ns::Axpy, &kern::ns::Add, &kern::ns::Mul, &kern::ns::Scale,    \
+        &kern::ns::RmsNorm, &kern::ns::LayerNorm, &kern::ns::SoftmaxInPlace, &kern::ns::Exp,   \
+        &kern::ns::Silu, &kern::ns::SiluMul, &kern::ns::GeluTanh, &kern::ns::ConvertF32ToBf16, \
+        &kern::ns::ConvertBf16ToF32                                                            \
+  }
+
+// The SIMD families this CPU runs (as capped by IDEFICS_ISA): AVX2 from kAvx2, AVX-512 from kAvx512.
+std::vector<OpsFamily> SimdFamilies() {
+  std::vector<OpsFamily> v;
 #if defined(IDEFICS_HAVE_SIMD)
-  return ActiveIsa() == Isa::kAvx512;
-#else
-  return false;
+  if (ActiveIsa() >= Isa::kAvx2) v.push_back(IDEFICS_OPS_FAMILY(avx2));
+  if (ActiveIsa() >= Isa::kAvx512) v.push_back(IDEFICS_OPS_FAMILY(avx512));
 #endif
+  return v;
 }
 
 #define SKIP_WITHOUT_SIMD() \
-  if (!Simd()) GTEST_SKIP() << "no AVX-512 on this CPU (or IDEFICS_ISA caps it)"
+  if (SimdFamilies().empty()) GTEST_SKIP() << "no AVX2+FMA+F16C on this CPU (or IDEFICS_ISA caps it)"
 
 double RelDiff(double a, double b, double scale) {
   return std::fabs(a - b) / std::max(scale, 1e-30);
 }
 
-#if defined(IDEFICS_HAVE_SIMD)
-namespace simd = kern::avx512;
-#endif
 namespace ref = kern::scalar;
 
 TEST(OpsTest, DotAxpyAddMulScaleMatchTwins) {
   SKIP_WITHOUT_SIMD();
-#if defined(IDEFICS_HAVE_SIMD)
-  for (int64_t n : kLengths) {
-    const std::vector<float> a = test::RandomVec(n, 1), b = test::RandomVec(n, 2);
-    double mag = 0;
-    for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(a[i]) * b[i]);
-    EXPECT_LE(RelDiff(simd::Dot(a.data(), b.data(), n), ref::Dot(a.data(), b.data(), n), mag), kSumTol) << n;
-    std::vector<float> y1 = b, y2 = b;
-    simd::Axpy(0.37f, a.data(), y1.data(), n);
-    ref::Axpy(0.37f, a.data(), y2.data(), n);
-    // The SIMD build may contract alpha·x + y into one FMA (one rounding fewer).
-    for (int64_t i = 0; i < n; ++i)
-      ASSERT_LE(std::fabs(y1[i] - y2[i]), kUlpTol * (std::fabs(y2[i]) + 0.37 * std::fabs(a[i])));
-    simd::Add(a.data(), b.data(), y1.data(), n);
-    ref::Add(a.data(), b.data(), y2.data(), n);
-    EXPECT_EQ(y1, y2) << n;
-    simd::Mul(a.data(), b.data(), y1.data(), n);
-    ref::Mul(a.data(), b.data(), y2.data(), n);
-    EXPECT_EQ(y1, y2) << n;
-    simd::Scale(y1.data(), -3.f, n);
-    ref::Scale(y2.data(), -3.f, n);
-    EXPECT_EQ(y1, y2) << n;
+  for (const OpsFamily& simd : SimdFamilies()) {
+    SCOPED_TRACE(simd.name);
+    for (int64_t n : kLengths) {
+      const std::vector<float> a = test::RandomVec(n, 1), b = test::RandomVec(n, 2);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(a[i]) * b[i]);
+      EXPECT_LE(RelDiff(simd.dot(a.data(), b.data(), n), ref::Dot(a.data(), b.data(), n), mag), kSumTol) << n;
+      std::vector<float> y1 = b, y2 = b;
+      simd.axpy(0.37f, a.data(), y1.data(), n);
+      ref::Axpy(0.37f, a.data(), y2.data(), n);
+      // The SIMD build may contract alpha·x + y into one FMA (one rounding fewer).
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_LE(std::fabs(y1[i] - y2[i]), kUlpTol * (std::fabs(y2[i]) + 0.37 * std::fabs(a[i])));
+      simd.add(a.data(), b.data(), y1.data(), n);
+      ref::Add(a.data(), b.data(), y2.data(), n);
+      EXPECT_EQ(y1, y2) << n;
+      simd.mul(a.data(), b.data(), y1.data(), n);
+      ref::Mul(a.data(), b.data(), y2.data(), n);
+      EXPECT_EQ(y1, y2) << n;
+      simd.scale(y1.data(), -3.f, n);
+      ref::Scale(y2.data(), -3.f, n);
+      EXPECT_EQ(y1, y2) << n;
+    }
   }
-#endif
 }
 
 TEST(OpsTest, NormsMatchTwins) {
   SKIP_WITHOUT_SIMD();
-#if defined(IDEFICS_HAVE_SIMD)
-  for (int64_t n : kLengths) {
-    if (n == 0) continue;
-    const std::vector<float> x = test::RandomVec(n, 3, 2.f), w = test::RandomVec(n, 4),
-                             b = test::RandomVec(n, 5);
-    std::vector<float> y1(n), y2(n);
-    for (const float* wp : {w.data(), static_cast<const float*>(nullptr)}) {
-      simd::RmsNorm(x.data(), wp, n, 1e-5f, y1.data());
-      ref::RmsNorm(x.data(), wp, n, 1e-5f, y2.data());
-      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), kSumTol) << n;
-      simd::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y1.data());
-      ref::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y2.data());
-      // (x - mean) cancels; the error is relative to the input scale.
-      for (int64_t i = 0; i < n; ++i)
-        ASSERT_LE(std::fabs(y1[i] - y2[i]), kSumTol * 10 * (1 + std::fabs(y2[i]))) << n;
+  for (const OpsFamily& simd : SimdFamilies()) {
+    SCOPED_TRACE(simd.name);
+    for (int64_t n : kLengths) {
+      if (n == 0) continue;
+      const std::vector<float> x = test::RandomVec(n, 3, 2.f), w = test::RandomVec(n, 4),
+                               b = test::RandomVec(n, 5);
+      std::vector<float> y1(n), y2(n);
+      for (const float* wp : {w.data(), static_cast<const float*>(nullptr)}) {
+        simd.rms_norm(x.data(), wp, n, 1e-5f, y1.data());
+        ref::RmsNorm(x.data(), wp, n, 1e-5f, y2.data());
+        for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), kSumTol) << n;
+        simd.layer_norm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y1.data());
+        ref::LayerNorm(x.data(), wp, wp ? b.data() : nullptr, n, 1e-6f, y2.data());
+        // (x - mean) cancels; the error is relative to the input scale.
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_LE(std::fabs(y1[i] - y2[i]), kSumTol * 10 * (1 + std::fabs(y2[i]))) << n;
+      }
+      // In place.
+      std::vector<float> z = x;
+      simd.rms_norm(z.data(), w.data(), n, 1e-5f, z.data());
+      ref::RmsNorm(x.data(), w.data(), n, 1e-5f, y2.data());
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(z[i], y2[i], std::fabs(y2[i])), kSumTol);
     }
-    // In place.
-    std::vector<float> z = x;
-    simd::RmsNorm(z.data(), w.data(), n, 1e-5f, z.data());
-    ref::RmsNorm(x.data(), w.data(), n, 1e-5f, y2.data());
-    for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(z[i], y2[i], std::fabs(y2[i])), kSumTol);
   }
-#endif
+}
+
+// Softmax, exp and the activations of every SIMD family against the scalar twins (odd lengths, in place),
+// and the bf16 conversions bitwise (including NaN, infinities, denormals and ties).
+TEST(OpsTest, ElementwiseMatchTwins) {
+  SKIP_WITHOUT_SIMD();
+  for (const OpsFamily& simd : SimdFamilies()) {
+    SCOPED_TRACE(simd.name);
+    for (int64_t n : kLengths) {
+      std::vector<float> x = test::RandomVec(n, 21, 4.f), up = test::RandomVec(n, 22);
+      std::vector<float> y1(n), y2(n);
+      simd.exp(x.data(), y1.data(), n);
+      ref::Exp(x.data(), y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], y2[i]), kExpTol) << n;
+      simd.silu(x.data(), y1.data(), n);
+      ref::Silu(x.data(), y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), 2 * kActTol) << n;
+      simd.gelu(x.data(), y1.data(), n);
+      ref::GeluTanh(x.data(), y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), 4 * kActTol) << n;
+      std::vector<float> g = x;
+      simd.silu_mul(g.data(), up.data(), g.data(), n);  // in place
+      ref::SiluMul(x.data(), up.data(), y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(g[i], y2[i], std::fabs(y2[i])), 2 * kActTol) << n;
+      if (n > 0) {
+        std::vector<float> a = x, b = x;
+        if (n > 2) a[n - 1] = b[n - 1] = -std::numeric_limits<float>::infinity();
+        simd.softmax(a.data(), n);
+        ref::SoftmaxInPlace(b.data(), n);
+        for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(a[i] - b[i]), kSoftmaxTol * b[i] + 1e-12) << n;
+      }
+      const float inf = std::numeric_limits<float>::infinity();
+      const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                                inf,
+                                -inf,
+                                1e-40f,
+                                -3e-39f,
+                                1.00390625f,  // exactly halfway between two bf16 values: ties to even
+                                1.01171875f,
+                                3.4e38f,
+                                0.f,
+                                -0.f};
+      for (int64_t i = 0; i < n && i < 10; ++i) x[(i * 7919) % n] = specials[i];
+      std::vector<uint16_t> h1(n, 1), h2(n, 2);
+      simd.to_bf16(x.data(), h1.data(), n);
+      ref::ConvertF32ToBf16(x.data(), h2.data(), n);
+      EXPECT_EQ(h1, h2) << n;
+      simd.from_bf16(h2.data(), y1.data(), n);
+      ref::ConvertBf16ToF32(h2.data(), y2.data(), n);
+      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), sizeof(float) * n)) << n;
+    }
+  }
 }
 
 TEST(OpsTest, RmsNormFormula) {
@@ -132,28 +215,33 @@ TEST(OpsTest, SoftmaxMatchesTwinAndSumsToOne) {
 }
 
 TEST(OpsTest, ExpAgainstDoubleTruth) {
-  std::vector<float> x;
-  for (float v = -103.f; v < 88.7f; v += 0.0173f) x.push_back(v);
-  std::vector<float> y(x.size());
-  Exp(x.data(), y.data(), static_cast<int64_t>(x.size()));
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double t = std::exp(double(x[i]));
-    if (t < std::numeric_limits<float>::min()) {
-      ASSERT_LE(std::fabs(y[i] - t), 2 * std::numeric_limits<float>::denorm_min()) << x[i];
-    } else {
-      ASSERT_LE(RelDiff(y[i], t, t), kExpTol) << x[i];
+  std::vector<std::pair<const char*, void (*)(const float*, float*, int64_t)>> exps = {{"dispatched", &Exp}};
+  for (const OpsFamily& f : SimdFamilies()) exps.emplace_back(f.name, f.exp);
+  for (const auto& [name, exp_fn] : exps) {
+    SCOPED_TRACE(name);
+    std::vector<float> x;
+    for (float v = -103.f; v < 88.7f; v += 0.0173f) x.push_back(v);
+    std::vector<float> y(x.size());
+    exp_fn(x.data(), y.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double t = std::exp(double(x[i]));
+      if (t < std::numeric_limits<float>::min()) {
+        ASSERT_LE(std::fabs(y[i] - t), 2 * std::numeric_limits<float>::denorm_min()) << x[i];
+      } else {
+        ASSERT_LE(RelDiff(y[i], t, t), kExpTol) << x[i];
+      }
     }
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<float> sp = {0.f, -inf, inf, 100.f, -200.f, std::numeric_limits<float>::quiet_NaN()};
+    std::vector<float> ys(sp.size());
+    exp_fn(sp.data(), ys.data(), static_cast<int64_t>(sp.size()));
+    EXPECT_EQ(ys[0], 1.f);
+    EXPECT_EQ(ys[1], 0.f);
+    EXPECT_EQ(ys[2], inf);
+    EXPECT_EQ(ys[3], inf);
+    EXPECT_EQ(ys[4], 0.f);
+    EXPECT_TRUE(std::isnan(ys[5]));
   }
-  const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> sp = {0.f, -inf, inf, 100.f, -200.f, std::numeric_limits<float>::quiet_NaN()};
-  std::vector<float> ys(sp.size());
-  Exp(sp.data(), ys.data(), static_cast<int64_t>(sp.size()));
-  EXPECT_EQ(ys[0], 1.f);
-  EXPECT_EQ(ys[1], 0.f);
-  EXPECT_EQ(ys[2], inf);
-  EXPECT_EQ(ys[3], inf);
-  EXPECT_EQ(ys[4], 0.f);
-  EXPECT_TRUE(std::isnan(ys[5]));
 }
 
 TEST(OpsTest, ActivationsAgainstDoubleTruthAndTwins) {
