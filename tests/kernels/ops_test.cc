@@ -151,7 +151,11 @@ TEST(OpsTest, ElementwiseMatchTwins) {
       for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), 2 * kActTol) << n;
       simd.gelu(x.data(), y1.data(), n);
       ref::GeluTanh(x.data(), y2.data(), n);
-      for (int64_t i = 0; i < n; ++i) ASSERT_LE(RelDiff(y1[i], y2[i], std::fabs(y2[i])), 4 * kActTol) << n;
+      for (int64_t i = 0; i < n; ++i) {
+        // exp(-2u) turns the rounding of u into a relative error ~|2u|·2^-24 in the negative tail.
+        const double u = 0.7978845608028654 * (x[i] + 0.044715 * x[i] * x[i] * x[i]);
+        ASSERT_LE(std::fabs(y1[i] - y2[i]), 2 * kActTol * (1 + std::fabs(u)) * std::fabs(y2[i]) + 1e-35) << n;
+      }
       std::vector<float> g = x;
       simd.silu_mul(g.data(), up.data(), g.data(), n);  // in place
       ref::SiluMul(x.data(), up.data(), y2.data(), n);
