@@ -87,14 +87,13 @@ inline void ScoresBf16Pair(const float* q, int64_t pairs, const uint16_t* kb, fl
 
 constexpr int kRowGroup = 4;  // rows per p·v pass: 4 rows × up to 3 chunks of 8 dims = 12 accumulators
 
-// o[rows r0..r0+3][chunks c0..c0+CG) = o · corr[r] + Σ_j p[r][j] · v[j]; f32 values read in place (`valid`
-// rows `stride` floats apart, dims beyond hd masked to 0).
+// o[rows r0..r0+3][chunks c0..c0+CG) = o · corr[r] + Σ_j p[r][j] · v[j] over the block's `valid` keys; vb:
+// the block's float32 values copied to [kFlashK][hd16] (zero beyond head_dim). The copy matters: value rows
+// `kv_stride` floats apart are often 4 KiB apart (text: 8 kv heads × 128), and 32 of them alias in L1.
 template <int CG>
-inline void PvF32(float* o, const float* corr, const float* pf, const float* v, int64_t stride, int64_t valid,
-                  int64_t hd, int64_t c0, int r0) {
+inline void PvF32(float* o, const float* corr, const float* pf, const float* vb, int64_t hd16, int64_t valid,
+                  int64_t c0, int r0) {
   __m256 acc[kRowGroup][CG];
-  __m256i mk[CG];
-  for (int cc = 0; cc < CG; ++cc) mk[cc] = Mask8(hd - (c0 + cc) * 8);
   for (int r = 0; r < kRowGroup; ++r) {
     const __m256 cr = _mm256_set1_ps(corr[r0 + r]);
     for (int cc = 0; cc < CG; ++cc)
@@ -102,7 +101,7 @@ inline void PvF32(float* o, const float* corr, const float* pf, const float* v, 
   }
   for (int64_t j = 0; j < valid; ++j) {
     __m256 vv[CG];
-    for (int cc = 0; cc < CG; ++cc) vv[cc] = _mm256_maskload_ps(v + j * stride + (c0 + cc) * 8, mk[cc]);
+    for (int cc = 0; cc < CG; ++cc) vv[cc] = _mm256_load_ps(vb + j * hd16 + (c0 + cc) * 8);
     for (int r = 0; r < kRowGroup; ++r) {
       const __m256 pr = _mm256_broadcast_ss(pf + (r0 + r) * kFlashK + j);
       for (int cc = 0; cc < CG; ++cc) acc[r][cc] = _mm256_fmadd_ps(pr, vv[cc], acc[r][cc]);
@@ -220,8 +219,9 @@ void FlashTile(const FlashPacked& kv, const FlashTileArgs& t) {
   }
   alignas(32) float qf[kFlashRows * kD];  // queries (bf16-rounded in the bf16 variant), zero beyond head_dim
   alignas(32) float o[kFlashRows * kD];
-  alignas(32) float s[kQ * kFlashK];   // scores of one sub-tile against one block
-  alignas(32) float pf[kQ * kFlashK];  // probabilities (bf16-rounded in the bf16 variant)
+  alignas(32) float s[kQ * kFlashK];     // scores of one sub-tile against one block
+  alignas(32) float pf[kQ * kFlashK];    // probabilities (bf16-rounded in the bf16 variant)
+  alignas(32) float vblk[kFlashK * kD];  // f32 values of the current block, [kFlashK][hd16]
   float m[kFlashRows], l[kFlashRows], corr[kQ];
   for (int r = 0; r < subtiles * kQ; ++r) {
     const float* src = t.q + std::min<int64_t>(r, t.rows - 1) * t.q_stride;
@@ -245,6 +245,13 @@ void FlashTile(const FlashPacked& kv, const FlashTileArgs& t) {
   // Key blocks outermost: a block stays in L1 while every sub-tile of the task uses it.
   for (int64_t b = all_lo / kFlashK; b * kFlashK < all_hi; ++b) {
     const int64_t key0 = b * kFlashK;
+    const int64_t valid = std::min(kFlashK, kv.n_keys - key0);
+    if (!kv.bf16) {
+      for (int64_t j = 0; j < valid; ++j) {
+        std::memcpy(vblk + j * hd16, kv.values_f32 + (key0 + j) * kv.values_stride, sizeof(float) * hd);
+        std::fill(vblk + j * hd16 + hd, vblk + (j + 1) * hd16, 0.f);
+      }
+    }
     for (int st = 0; st < subtiles; ++st) {
       if (key0 + kFlashK <= lo[st] || key0 >= hi[st]) continue;  // no row of this sub-tile sees the block
       const int rb = st * kQ;
@@ -310,16 +317,14 @@ void FlashTile(const FlashPacked& kv, const FlashTileArgs& t) {
             }
           });
         } else {
-          const int64_t valid = std::min(kFlashK, kv.n_keys - key0);
-          const float* v = kv.values_f32 + key0 * kv.values_stride;
           ForChunkGroups(nz, [&](int64_t c0, int size) {
             switch (size) {
               case 1:
-                return PvF32<1>(os, corr, pf, v, kv.values_stride, valid, hd, c0, r0);
+                return PvF32<1>(os, corr, pf, vblk, hd16, valid, c0, r0);
               case 2:
-                return PvF32<2>(os, corr, pf, v, kv.values_stride, valid, hd, c0, r0);
+                return PvF32<2>(os, corr, pf, vblk, hd16, valid, c0, r0);
               default:
-                return PvF32<3>(os, corr, pf, v, kv.values_stride, valid, hd, c0, r0);
+                return PvF32<3>(os, corr, pf, vblk, hd16, valid, c0, r0);
             }
           });
         }
@@ -330,7 +335,11 @@ void FlashTile(const FlashPacked& kv, const FlashTileArgs& t) {
     const __m256 lv = _mm256_set1_ps(l[r]);
     for (int64_t c = 0; c < hd; c += 8) {
       const __m256 y = _mm256_div_ps(_mm256_load_ps(o + r * kD + c), lv);
-      _mm256_maskstore_ps(t.out + r * t.out_stride + c, Mask8(hd - c), y);
+      if (c + 8 <= hd) {
+        _mm256_storeu_ps(t.out + r * t.out_stride + c, y);
+      } else {
+        _mm256_maskstore_ps(t.out + r * t.out_stride + c, Mask8(hd - c), y);
+      }
     }
   }
 }

@@ -36,9 +36,14 @@ void SegmentToF32(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, flo
       for (int64_t k = 0; k < len; k += 8) {
         const int64_t left = std::min<int64_t>(8, len - k);
         alignas(16) uint16_t tmp[8] = {};
-        std::memcpy(tmp, s + k, 2 * left);
-        const __m128i h = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp));
-        _mm256_maskstore_ps(out + k, Mask8(left), bf ? Bf16x8ToF32(h) : _mm256_cvtph_ps(h));
+        if (left < 8) std::memcpy(tmp, s + k, 2 * left);
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(left == 8 ? s + k : tmp));
+        const __m256 v = bf ? Bf16x8ToF32(h) : _mm256_cvtph_ps(h);
+        if (left == 8) {
+          _mm256_storeu_ps(out + k, v);
+        } else {
+          _mm256_maskstore_ps(out + k, Mask8(left), v);
+        }
       }
       return;
     }
@@ -84,7 +89,7 @@ alignas(64) const float kZeros[kKC] = {};
 inline void Transpose8(const float* const* src, int64_t klen, float* dst) {
   const __m256i m = Mask8(klen);
   __m256 r[8], t[8], s[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_maskload_ps(src[i], m);
+  for (int i = 0; i < 8; ++i) r[i] = klen >= 8 ? _mm256_loadu_ps(src[i]) : _mm256_maskload_ps(src[i], m);
   for (int i = 0; i < 4; ++i) {
     t[2 * i] =
         _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);  // per 128-bit half: (r0[c], r1[c], r0[c+1], r1[c+1])
@@ -128,15 +133,25 @@ void PackPanel(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_
 
 // ---- Register tile: c[MR][16] (= or +=) a[MR][kc] · panel[kc][16]; each output is one FMA chain over k ----
 
-template <int MR>
+// kFull: all 16 columns valid, so c is read and written with plain loads/stores (vmaskmovps stores are
+// microcoded and slow on AMD cores: masking every tile halved the GEMM rate there).
+template <int MR, bool kFull>
 void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
              const __m256i* mk, bool load_c) {
   __m256 acc[MR][2];
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 2
-    for (int j = 0; j < 2; ++j)
-      acc[i][j] = load_c ? _mm256_maskload_ps(c + i * ldc + 8 * j, mk[j]) : _mm256_setzero_ps();
+    for (int j = 0; j < 2; ++j) {
+      if (!load_c) {
+        acc[i][j] = _mm256_setzero_ps();
+      } else if constexpr (kFull) {
+        acc[i][j] = _mm256_loadu_ps(c + i * ldc + 8 * j);
+      } else {
+        acc[i][j] = _mm256_maskload_ps(c + i * ldc + 8 * j, mk[j]);
+      }
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * kNR;
     const __m256 b0 = _mm256_load_ps(bk), b1 = _mm256_load_ps(bk + 8);
@@ -148,26 +163,34 @@ void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, 
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 2
-    for (int j = 0; j < 2; ++j) _mm256_maskstore_ps(c + i * ldc + 8 * j, mk[j], acc[i][j]);
+    for (int j = 0; j < 2; ++j) {
+      if constexpr (kFull) {
+        _mm256_storeu_ps(c + i * ldc + 8 * j, acc[i][j]);
+      } else {
+        _mm256_maskstore_ps(c + i * ldc + 8 * j, mk[j], acc[i][j]);
+      }
+    }
+  }
 }
 
+template <bool kFull>
 inline void RunTile(int mr, const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
                     const __m256i* mk, bool load_c) {
   switch (mr) {
     case 1:
-      return TileF32<1>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<1, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
     case 2:
-      return TileF32<2>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<2, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
     case 3:
-      return TileF32<3>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<3, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
     case 4:
-      return TileF32<4>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<4, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
     case 5:
-      return TileF32<5>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<5, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
     default:
-      return TileF32<6>(a, lda, b, kc, c, ldc, mk, load_c);
+      return TileF32<6, kFull>(a, lda, b, kc, c, ldc, mk, load_c);
   }
 }
 
@@ -202,7 +225,12 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
           const float* bp = packed + p * kKC * kNR;
           for (int64_t m = mc0; m < mc1; m += kMR) {
             const int mr = static_cast<int>(std::min<int64_t>(kMR, mc1 - m));
-            RunTile(mr, x + m * K + k0, K, bp, kc, y + m * N + nc0 + p * kNR, N, mk, k0 > 0);
+            float* c = y + m * N + nc0 + p * kNR;
+            if (nvalid == kNR) {
+              RunTile<true>(mr, x + m * K + k0, K, bp, kc, c, N, mk, k0 > 0);
+            } else {
+              RunTile<false>(mr, x + m * K + k0, K, bp, kc, c, N, mk, k0 > 0);
+            }
           }
         }
       }
