@@ -120,44 +120,54 @@ void GemvFloatFormat(const float* x, int64_t M, const WeightMatrix& w, const flo
 // < 2^15 never saturates (a stored -128 becomes the unsigned 128, still correct). Q4_0: the raw nibbles
 // q' = q + 8 in [0, 15] are the unsigned operand; the offset is removed exactly by adding the per-lane
 // correction -8 · (sum of the lane's 4 activation bytes), precomputed with the activations. vpmaddwd by ones
-// then gives 8 int32 lanes (4 products each); each block adds float(lane) · (d_w · d_x) to one of two
-// alternating accumulators per x row (two chains hide the FMA latency).
+// then gives 8 int32 lanes (4 products each); each block adds float(lane) · (d_w · d_x) to a float
+// accumulator. Adds block b of row p (p points at the block) times the activation rows m0.. into acc[m].
+template <bool kQ4, int MR>
+inline void QuantBlock(const QuantActs& a, int64_t m0, int64_t nb, const uint8_t* p, int64_t b, __m256* acc) {
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  uint16_t s16;
+  std::memcpy(&s16, p, 2);
+  const float dw = _cvtsh_ss(s16);
+  __m256i wu, wv;
+  if constexpr (kQ4) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    // Elements 0..15 (low nibbles), 16..31 (high nibbles).
+    wu = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    wv = wu;
+  } else {
+    wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    wu = _mm256_sign_epi8(wv, wv);
+  }
+  for (int m = 0; m < MR; ++m) {
+    const int64_t row = m0 + m;
+    __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q.get() + row * a.K + b * 32));
+    if constexpr (!kQ4) xq = _mm256_sign_epi8(xq, wv);
+    __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, xq), ones16);
+    if constexpr (kQ4)
+      isum = _mm256_add_epi32(
+          isum, _mm256_load_si256(reinterpret_cast<const __m256i*>(a.corr.get() + (row * nb + b) * 8)));
+    const __m256 sc = _mm256_set1_ps(dw * a.d[row * nb + b]);
+    acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), sc, acc[m]);
+  }
+}
+
+// One weight row against MR activation rows: even blocks into acc0, odd blocks into acc1 (two independent
+// FMA chains; the unrolled loop keeps both in registers).
 template <bool kQ4, int MR>
 void GemvQuantRow(const QuantActs& a, int64_t m0, const WeightMatrix& w, const float* bias, float* y,
                   int64_t n) {
-  const int64_t N = w.rows, K = w.cols, nb = K / 32;
+  const int64_t N = w.rows, nb = w.cols / 32, bytes = kQ4 ? 18 : 34;
   const uint8_t* p = w.row(n);
-  const __m256i ones16 = _mm256_set1_epi16(1), k0f = _mm256_set1_epi8(0x0f);
-  __m256 acc[2][MR];
-  for (int m = 0; m < MR; ++m) acc[0][m] = acc[1][m] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    uint16_t s16;
-    std::memcpy(&s16, p, 2);
-    const float dw = _cvtsh_ss(s16);
-    __m256i wu, wv;
-    if constexpr (kQ4) {
-      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      wu = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), k0f);  // elements 0..15, 16..31
-      p += 18;
-    } else {
-      wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-      wu = _mm256_sign_epi8(wv, wv);
-      p += 34;
-    }
-    for (int m = 0; m < MR; ++m) {
-      const int64_t row = m0 + m;
-      __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q.get() + row * K + b * 32));
-      if constexpr (!kQ4) xq = _mm256_sign_epi8(xq, wv);
-      __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, xq), ones16);
-      if constexpr (kQ4)
-        isum = _mm256_add_epi32(
-            isum, _mm256_load_si256(reinterpret_cast<const __m256i*>(a.corr.get() + (row * nb + b) * 8)));
-      const __m256 sc = _mm256_set1_ps(dw * a.d[row * nb + b]);
-      acc[b & 1][m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), sc, acc[b & 1][m]);
-    }
+  __m256 acc0[MR], acc1[MR];
+  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    QuantBlock<kQ4, MR>(a, m0, nb, p + b * bytes, b, acc0);
+    QuantBlock<kQ4, MR>(a, m0, nb, p + (b + 1) * bytes, b + 1, acc1);
   }
+  if (b < nb) QuantBlock<kQ4, MR>(a, m0, nb, p + b * bytes, b, acc0);
   const float bv = bias ? bias[n] : 0.f;
-  for (int m = 0; m < MR; ++m) y[(m0 + m) * N + n] = Hsum8(_mm256_add_ps(acc[0][m], acc[1][m])) + bv;
+  for (int m = 0; m < MR; ++m) y[(m0 + m) * N + n] = Hsum8(_mm256_add_ps(acc0[m], acc1[m])) + bv;
 }
 
 template <bool kQ4>
