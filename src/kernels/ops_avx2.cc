@@ -138,12 +138,18 @@ void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float 
   }
   const float var = Hsum8(_mm256_add_ps(s0, s1)) / static_cast<float>(n);
   const __m256 vr = _mm256_set1_ps(1.f / std::sqrt(var + eps));
-  for (i = 0; i < n; i += 8) {
+  auto norm = [&](__m256 v, int64_t at, __m256i m, bool tail) {
+    v = _mm256_mul_ps(_mm256_sub_ps(v, vm), vr);
+    if (w) v = _mm256_mul_ps(v, tail ? _mm256_maskload_ps(w + at, m) : _mm256_loadu_ps(w + at));
+    if (b) v = _mm256_add_ps(v, tail ? _mm256_maskload_ps(b + at, m) : _mm256_loadu_ps(b + at));
+    return v;
+  };
+  // Plain loads/stores except for the tail (vmaskmovps stores are slow on AMD cores).
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, norm(_mm256_loadu_ps(x + i), i, all, false));
+  if (i < n) {
     const __m256i m = Mask8(n - i);
-    __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vm), vr);
-    if (w) v = _mm256_mul_ps(v, _mm256_maskload_ps(w + i, m));
-    if (b) v = _mm256_add_ps(v, _mm256_maskload_ps(b + i, m));
-    _mm256_maskstore_ps(y + i, m, v);
+    _mm256_maskstore_ps(y + i, m, norm(_mm256_maskload_ps(x + i, m), i, m, true));
   }
 }
 
@@ -151,13 +157,20 @@ void SoftmaxInPlace(float* x, int64_t n) {
   if (n <= 0) return;
   const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   __m256 vmax = ninf;
-  for (int64_t i = 0; i < n; i += 8) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+  if (i < n) {  // tail lanes count as -inf
     const __m256i m = Mask8(n - i);
     vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m)));
   }
   const __m256 mx = _mm256_set1_ps(Hmax8(vmax));
   __m256 s = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n; i += 8) {
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = Exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mx));
+    _mm256_storeu_ps(x + i, e);
+    s = _mm256_add_ps(s, e);
+  }
+  if (i < n) {
     const __m256i m = Mask8(n - i);
     const __m256 e =
         _mm256_and_ps(Exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mx)), _mm256_castsi256_ps(m));
