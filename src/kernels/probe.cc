@@ -1,4 +1,5 @@
-// Memory bandwidth and peak FLOPS probes (see probe.h); the AVX-512 inner loops live in probe_avx512.cc.
+// Memory bandwidth and peak FLOPS probes (see probe.h); the SIMD inner loops live in probe_avx512.cc and
+// probe_avx2.cc.
 // Mirrors no reference class.
 #include "kernels/probe.h"
 
@@ -20,6 +21,10 @@ namespace kern::avx512 {
 double ReadSum(const float* p, int64_t n);
 double FmaLoop(int64_t iters, bool bf16);  // returns flops done (and keeps the result live)
 }  // namespace kern::avx512
+namespace kern::avx2 {
+double ReadSum(const float* p, int64_t n);
+double FmaLoop(int64_t iters, bool bf16);  // float32 FMA whatever bf16 says (no bf16 dot on AVX2)
+}  // namespace kern::avx2
 #endif
 
 namespace {
@@ -54,6 +59,7 @@ bool Simd() {
 double ReadSumBest(const float* p, int64_t n) {
 #if defined(IDEFICS_HAVE_SIMD)
   if (Simd()) return kern::avx512::ReadSum(p, n);
+  if (ActiveIsa() == Isa::kAvx2) return kern::avx2::ReadSum(p, n);
 #endif
   return ReadSumScalar(p, n);
 }
@@ -61,6 +67,7 @@ double ReadSumBest(const float* p, int64_t n) {
 double FmaLoopBest(int64_t iters, bool bf16) {
 #if defined(IDEFICS_HAVE_SIMD)
   if (Simd()) return kern::avx512::FmaLoop(iters, bf16);
+  if (ActiveIsa() == Isa::kAvx2) return kern::avx2::FmaLoop(iters, bf16);
 #endif
   (void)bf16;
   return FmaLoopScalar(iters);
@@ -88,7 +95,7 @@ double MeasureReadBandwidthGBs(ThreadPool& pool) {
 
 double MeasurePeakGflops(ThreadPool& pool, bool bf16) {
   const int64_t tasks = pool.size();
-  const int64_t iters = Simd() ? (bf16 ? 2000000 : 4000000) : 20000000;
+  const int64_t iters = ActiveIsa() != Isa::kScalar ? (Simd() && bf16 ? 2000000 : 4000000) : 20000000;
   std::vector<double> flops(tasks);
   double best = 0;
   for (int pass = 0; pass < 2; ++pass) {

@@ -11,9 +11,9 @@ class ThreadPool;
 double MeasureReadBandwidthGBs(ThreadPool& pool);
 
 // Peak arithmetic rate in GFLOPS (1e9 flop/s, an FMA = 2 flop) of register-only FMA chains on every pool
-// thread: float32 FMA, or bf16 dot products (vdpbf16ps, 4 flop per lane) when bf16 is true. ~0.25 s. On a CPU
-// without AVX-512 (or with IDEFICS_ISA capping it) this measures the scalar twin and bf16 reports the f32
-// scalar rate.
+// thread: float32 FMA, or bf16 dot products (vdpbf16ps, 4 flop per lane) when bf16 is true. ~0.25 s. On an
+// AVX2 CPU (or with IDEFICS_ISA=avx2) bf16 reports the 8-lane f32 FMA rate (the engine runs bf16 requests in
+// f32 there); without AVX2 it measures the scalar loop.
 double MeasurePeakGflops(ThreadPool& pool, bool bf16);
 
 }  // namespace idefics
