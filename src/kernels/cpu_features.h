@@ -24,7 +24,8 @@ struct CpuFeatures {
 const CpuFeatures& DetectCpuFeatures();
 
 // Kernel families, in increasing order. kAvx512 requires F/BW/VL/DQ/BF16/VNNI + FMA + F16C (what *_avx512.cc
-// files are compiled for); kAvx2 requires AVX2 + FMA + F16C.
+// files are compiled for, kern::avx512); kAvx2 requires AVX2 + FMA + F16C (*_avx2.cc, kern::avx2: every
+// kernel family has an AVX2 version, see docs/performance.md "AVX2 kernels").
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 const char* IsaName(Isa isa);
