@@ -18,6 +18,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/build_info.h"
 #include "core/thread_pool.h"
 #include "io/synth.h"
 #include "kernels/cpu_features.h"
@@ -223,7 +224,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
 
   json report;
   report["date"] = Iso8601Now();
-  report["commit"] = IDEFICS_GIT_COMMIT;
+  report["commit"] = GitCommit();
   report["cpu"] = DescribeCpu();
   report["isa"] = IsaName(ActiveIsa());
   ThreadPool pool(o.threads);
@@ -518,7 +519,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     auto pct = [](const json& f) {
       return f.is_null() ? std::string("n/a") : Fmt("%.0f%%", 100 * f.get<double>());
     };
-    t << "idefics bench  " << report["date"].get<std::string>() << "  commit " << IDEFICS_GIT_COMMIT << "\n";
+    t << "idefics bench  " << report["date"].get<std::string>() << "  commit " << GitCommit() << "\n";
     t << "cpu: " << report["cpu"].get<std::string>() << "\nthreads: " << pool.size()
       << Fmt("   load average: %.1f", loadavg[0]) << "\n";
     t << "model: " << m["source"].get<std::string>() << ", " << WeightFormatName(fmt)
