@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/check.h"
@@ -34,11 +35,23 @@ void ForRows(ThreadPool* pool, int64_t n, int64_t grain, const std::function<voi
 }
 
 // x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column (rows split over the pool).
-std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
+// The buffer belongs to the calling thread and only grows: a fresh (zero-filled, first-touched) allocation per
+// call cost more than the conversion itself on the vision shapes (up to 42 MB per product).
+const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
+  thread_local std::unique_ptr<uint16_t[]> buffer;
+  thread_local size_t capacity = 0;
   const int64_t Kp = (K + 1) / 2 * 2;
-  std::vector<uint16_t> xb(M * Kp, 0);
+  const size_t need = static_cast<size_t>(M * Kp);
+  if (need > capacity) {
+    buffer = std::make_unique_for_overwrite<uint16_t[]>(need);
+    capacity = need;
+  }
+  uint16_t* xb = buffer.get();
   ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) ConvertF32ToBf16(x + m * K, xb.data() + m * Kp, K);
+    for (int64_t m = m0; m < m1; ++m) {
+      ConvertF32ToBf16(x + m * K, xb + m * Kp, K);
+      if (Kp != K) xb[m * Kp + K] = 0;
+    }
   });
   return xb;
 }
@@ -80,8 +93,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
           const MatMulOptions& opt, bool simd) {
   const int64_t N = w.rows, K = w.cols;
   const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32;  // f32 weights always stay f32
-  std::vector<uint16_t> xb;
-  if (bf16) xb = ToBf16Padded(x, M, K, pool);
+  const uint16_t* xb = bf16 ? ToBf16Padded(x, M, K, pool) : nullptr;
   // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
   // tiling, so the split (which depends on the thread count) never changes the result. Wide column tiles let
   // one x block serve many weight panels; rows are split only as far as needed for a task count that is a
@@ -104,7 +116,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
       thread_local kern::AlignedPtr<float> pack;
       if (!pack) pack = kern::AllocAligned<float>(kern::avx512::GemmPackFloats());
       if (bf16) {
-        kern::avx512::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1, pack.get());
+        kern::avx512::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1, pack.get());
       } else {
         kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
       }
@@ -112,7 +124,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
     }
 #endif
     if (bf16) {
-      kern::scalar::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1);
+      kern::scalar::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1);
     } else {
       kern::scalar::GemmF32(x, K, m0, m1, w, bias, y, n0, n1);
     }
