@@ -18,6 +18,11 @@ namespace idefics::kern::avx512 {
 
 namespace {
 
+// How far ahead of the current position the weight rows are prefetched. The hardware prefetcher alone left
+// the decode GEMV waiting on memory (9-24 GB/s on one core depending on the format and K); 8 KiB ahead
+// measured best (1, 2, 4, 8, 16 KiB tried; docs/performance.md).
+constexpr int64_t kPrefetchBytes = 8192;
+
 template <WeightFormat F>
 inline __m512 Load16(const uint8_t* row, int64_t k) {
   if constexpr (F == WeightFormat::kF32) {
@@ -61,11 +66,13 @@ void GemvFloatBlock(const float* x, const WeightMatrix& w, const float* bias, fl
   __m512 acc[R][MR];
   for (int r = 0; r < R; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  constexpr int64_t kElemBytes = F == WeightFormat::kF32 ? 4 : 2;
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     __m512 xv[MR];
     for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * K + k);
     for (int r = 0; r < R; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElemBytes + kPrefetchBytes), _MM_HINT_T0);
       const __m512 wv = Load16<F>(rows[r], k);
       for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
     }
@@ -189,6 +196,7 @@ void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, cons
   for (int r = 0; r < R; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
   for (int64_t p = 0; p < pairs; ++p) {
+    for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r] + 2 * p * 34 + kPrefetchBytes), _MM_HINT_T0);
     const bool has1 = 2 * p + 1 < nb;
     __m512i wv[R];
     __m512 ws[R];
@@ -231,6 +239,7 @@ void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, cons
   for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t q = 0; q < quads; ++q) {
     const uint8_t* b = row + 4 * q * 18;
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
     __m512i v;
     uint64_t s4 = 0;
     if (4 * q + 4 <= nb) {
