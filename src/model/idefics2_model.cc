@@ -36,6 +36,11 @@ class Idefics2ModelImpl final : public Idefics2Model {
       const float* vis = vision_.Encode(images[i], &nb_h, &nb_w, dump);  // [nb_h*nb_w, Hv]
       connector_.Run(vis, nb_h, nb_w, features.data() + i * nl * Ht, dump);
     }
+    // The image buffers are reused across the images of a call, then freed: kept, they would sit beside the
+    // KV cache and the text buffers during prefill and decode (the peak resident memory of a 4-bit model),
+    // while allocating them again costs ~0.1 s per 980x980 image against ~15 s of vision compute.
+    vision_.ReleaseScratch();
+    connector_.ReleaseScratch();
     return features;
   }
 

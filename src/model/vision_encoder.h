@@ -15,6 +15,11 @@ namespace idefics {
 
 class VisionEncoder {
  public:
+  // Frees the per-image working buffers (~260 MB at 4900 patches) between requests.
+  void ReleaseScratch() {
+    for (ScratchBuffer* b : {&patches_, &h_, &x_, &q_, &k_, &v_, &a_, &mlp_, &attn_scratch_}) b->Release();
+  }
+
   VisionEncoder(const VisionConfig& config, const VisionWeights& weights, ThreadPool* pool,
                 const MatMulOptions& mm)
       : c_(config), w_(weights), pool_(pool), mm_(mm) {}
@@ -35,6 +40,7 @@ class VisionEncoder {
   ThreadPool* pool_;
   MatMulOptions mm_;  // options of the Linear layers
   ScratchBuffer patches_, h_, x_, q_, k_, v_, a_, mlp_, attn_scratch_;
+
 };
 
 }  // namespace idefics
