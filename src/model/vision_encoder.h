@@ -15,9 +15,11 @@ namespace idefics {
 
 class VisionEncoder {
  public:
-  // Frees the per-image working buffers (~260 MB at 4900 patches) between requests.
-  void ReleaseScratch() {
-    for (ScratchBuffer* b : {&patches_, &h_, &x_, &q_, &k_, &v_, &a_, &mlp_, &attn_scratch_}) b->Release();
+  // Frees the per-image working buffers (~260 MB at 4900 patches); with keep_output the result of the last
+  // Encode (h_, 23 MB) stays valid for the connector.
+  void ReleaseScratch(bool keep_output) {
+    for (ScratchBuffer* b : {&patches_, &x_, &q_, &k_, &v_, &a_, &mlp_, &attn_scratch_}) b->Release();
+    if (!keep_output) h_.Release();
   }
 
   VisionEncoder(const VisionConfig& config, const VisionWeights& weights, ThreadPool* pool,
