@@ -165,4 +165,53 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
   }
 }
 
+void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*>& ws,
+                const std::vector<float*>& ys, ThreadPool* pool, const MatMulOptions& options) {
+  IDEFICS_CHECK(ws.size() == ys.size());
+  if (ws.empty() || M <= 0) return;
+  const WeightFormat f = ws[0]->format;
+  const int64_t K = ws[0]->cols;
+  bool shared = M <= GemvMaxRows(f) && K > 0;
+  std::vector<int64_t> first(ws.size() + 1, 0);  // matrix i owns rows [first[i], first[i+1]) of the range
+  for (size_t i = 0; i < ws.size(); ++i) {
+    IDEFICS_CHECK(ws[i]->cols == K && (ws[i]->data != nullptr || ws[i]->rows == 0));
+    shared = shared && ws[i]->format == f;
+    first[i + 1] = first[i] + ws[i]->rows;
+  }
+  if (!shared) {
+    for (size_t i = 0; i < ws.size(); ++i) MatMul(x, M, *ws[i], nullptr, ys[i], pool, options);
+    return;
+  }
+  if (IsQuant(f)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+  const bool simd = ActiveIsa() == Isa::kAvx512;
+  (void)simd;
+#if defined(IDEFICS_HAVE_SIMD)
+  kern::avx512::QuantActs acts;
+  if (simd && IsQuant(f)) kern::avx512::PrepareQuantActs(x, M, K, f, &acts);
+#endif
+  // Rows [b, e) of the concatenated range, each matrix's share with the same kernel as Gemv uses.
+  auto rows = [&](int64_t b, int64_t e) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const int64_t lo = std::max(b, first[i]) - first[i], hi = std::min(e, first[i + 1]) - first[i];
+      if (lo >= hi) continue;
+#if defined(IDEFICS_HAVE_SIMD)
+      if (simd) {
+        if (IsQuant(f)) {
+          kern::avx512::GemvQuant(acts, *ws[i], nullptr, ys[i], lo, hi);
+        } else {
+          kern::avx512::GemvFloat(x, M, *ws[i], nullptr, ys[i], lo, hi);
+        }
+        continue;
+      }
+#endif
+      if (IsQuant(f)) {
+        kern::scalar::GemvQuant(x, M, *ws[i], nullptr, ys[i], lo, hi);
+      } else {
+        kern::scalar::GemvFloat(x, M, *ws[i], nullptr, ys[i], lo, hi);
+      }
+    }
+  };
+  ForRows(pool, first.back(), kGemvGrain, rows);
+}
+
 }  // namespace idefics
