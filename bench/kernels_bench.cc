@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/build_info.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
@@ -259,7 +260,7 @@ const Shape kGemmShapes[] = {
 struct Registrar {
   Registrar() {
     benchmark::AddCustomContext("idefics_isa", DescribeCpu());
-    benchmark::AddCustomContext("idefics_commit", IDEFICS_GIT_COMMIT);
+    benchmark::AddCustomContext("idefics_commit", GitCommit());
     benchmark::AddCustomContext("idefics_threads", std::to_string(Pool().size()));
     struct Fmt {
       const char* name;

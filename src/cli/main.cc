@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/build_info.h"
 #include "cli/commands.h"
 
 namespace {
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!std::strcmp(name, "--version")) {
-    std::printf("idefics.cpp %s\n", IDEFICS_GIT_COMMIT);
+    std::printf("idefics.cpp %s\n", idefics::GitCommit());
     return 0;
   }
   for (const Command& c : kCommands) {

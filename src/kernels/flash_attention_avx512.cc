@@ -298,9 +298,11 @@ void FlashTile(const FlashPacked& kv, const FlashTileArgs& t) {
       _mm512_store_ps(corr, corr_v);
       for (int r = 0; r < kQ; ++r) {
         // A row with nothing visible so far has m_new = -inf and no visible lane: the mask makes p exactly 0.
+        // bf16 probabilities (2^-9) take the cheaper exponential; float32 keeps the accurate one.
         const __m512 mv = _mm512_permutexvar_ps(_mm512_set1_epi32(r), m_new);
-        const __m512 p0 = _mm512_maskz_mov_ps(vis[r][0], Exp16(_mm512_sub_ps(s[r][0], mv)));
-        const __m512 p1 = _mm512_maskz_mov_ps(vis[r][1], Exp16(_mm512_sub_ps(s[r][1], mv)));
+        const __m512 d0 = _mm512_sub_ps(s[r][0], mv), d1 = _mm512_sub_ps(s[r][1], mv);
+        const __m512 p0 = _mm512_maskz_mov_ps(vis[r][0], kv.bf16 ? Exp16NonPositiveLowPrecision(d0) : Exp16(d0));
+        const __m512 p1 = _mm512_maskz_mov_ps(vis[r][1], kv.bf16 ? Exp16NonPositiveLowPrecision(d1) : Exp16(d1));
         part[r] = _mm512_add_ps(p0, p1);
         if (kv.bf16) {
           _mm512_store_si512(pb + r * kFlashK, (__m512i)_mm512_cvtne2ps_pbh(p1, p0));

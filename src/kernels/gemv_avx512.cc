@@ -18,6 +18,11 @@ namespace idefics::kern::avx512 {
 
 namespace {
 
+// How far ahead of the current position the weight rows are prefetched. The hardware prefetcher alone left
+// the decode GEMV waiting on memory (9-24 GB/s on one core depending on the format and K); 8 KiB ahead
+// measured best (1, 2, 4, 8, 16 KiB tried; docs/performance.md).
+constexpr int64_t kPrefetchBytes = 8192;
+
 template <WeightFormat F>
 inline __m512 Load16(const uint8_t* row, int64_t k) {
   if constexpr (F == WeightFormat::kF32) {
@@ -61,11 +66,13 @@ void GemvFloatBlock(const float* x, const WeightMatrix& w, const float* bias, fl
   __m512 acc[R][MR];
   for (int r = 0; r < R; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  constexpr int64_t kElemBytes = F == WeightFormat::kF32 ? 4 : 2;
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     __m512 xv[MR];
     for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * K + k);
     for (int r = 0; r < R; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElemBytes + kPrefetchBytes), _MM_HINT_T0);
       const __m512 wv = Load16<F>(rows[r], k);
       for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
     }
@@ -156,12 +163,15 @@ void GemvBf16DotRows(const uint16_t* xb, const WeightMatrix& w, const float* bia
 // Weights become unsigned bytes (Q8_0: q + 128; Q4_0: the raw nibble q' = q + 8) so vpdpbusd can multiply
 // them with the signed int8 activations; the offset is removed exactly by starting each int32 lane at
 // -offset · (sum of the 4 activation bytes of that lane), precomputed with the activations.
-constexpr int kPairBytes = 192;  // q[64] int8, s[16] float, c[16] int32
+// Q8_0 activation records: q[64] int8 and c[16] int32 (128 bytes, aligned), with the pair's two activation
+// scales in a separate array (float[2] per record) — 16-lane scale vectors in the record (192 bytes) no longer
+// fit in L1 beside the weight stream at K = 14336.
+constexpr int kPairBytes = 128;
 
 // Q8_0: unpacks blocks 2p and 2p+1 of a row to 64 unsigned bytes (q + 128, in the lane order PrepareQuantActs
-// uses) and the per-lane weight scales (lanes 0-7 block 2p, 8-15 block 2p+1). The second block may be absent
-// (odd block count): zero scale, and its bytes meet zero activations.
-inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __m512* ws) {
+// uses) and the two weight scales (lanes 0, 1 of ws). The second block may be absent (odd block count): zero
+// scale, and its bytes meet zero activations.
+inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __m128* ws) {
   const uint8_t* b0 = row + 2 * p * 34;
   const uint8_t* b1 = b0 + 34;
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
@@ -172,16 +182,16 @@ inline void LoadQ8Pair(const uint8_t* row, int64_t p, bool has1, __m512i* wv, __
   uint16_t s0, s1 = 0;
   std::memcpy(&s0, b0, 2);
   if (has1) std::memcpy(&s1, b1, 2);
-  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(s0 | (static_cast<uint32_t>(s1) << 16))));
-  *ws = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s2));
+  *ws = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(s0 | (static_cast<uint32_t>(s1) << 16))));
 }
 
 // R weight rows × MR activation rows; acts: MR rows of `pairs` records of kPairBytes. Each output's
 // arithmetic is the same for any R, so the thread split cannot change results.
 template <int MR, int R>
-void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
-                 int64_t n) {
+void GemvQ8Block(const uint8_t* acts, const float* act_scales, int64_t pairs, const WeightMatrix& w,
+                 const float* bias, float* y, int64_t n) {
+  // Lanes 0-7 take the scale product of block 2p, lanes 8-15 that of block 2p+1.
+  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const int64_t N = w.rows, nb = w.cols / 32;
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
@@ -189,17 +199,19 @@ void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, cons
   for (int r = 0; r < R; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
   for (int64_t p = 0; p < pairs; ++p) {
+    for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r] + 2 * p * 34 + kPrefetchBytes), _MM_HINT_T0);
     const bool has1 = 2 * p + 1 < nb;
     __m512i wv[R];
-    __m512 ws[R];
+    __m128 ws[R];
     for (int r = 0; r < R; ++r) LoadQ8Pair(rows[r], p, has1, &wv[r], &ws[r]);
     for (int m = 0; m < MR; ++m) {
       const uint8_t* pa = acts + (m * pairs + p) * kPairBytes;
-      const __m512i xq = _mm512_load_si512(pa), corr = _mm512_load_si512(pa + 128);
-      const __m512 xs = _mm512_load_ps(reinterpret_cast<const float*>(pa + 64));
+      const __m512i xq = _mm512_load_si512(pa), corr = _mm512_load_si512(pa + 64);
+      const __m128 xs = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(act_scales + (m * pairs + p) * 2)));
       for (int r = 0; r < R; ++r) {
         const __m512i isum = _mm512_dpbusd_epi32(corr, wv[r], xq);
-        acc[r][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws[r], xs), acc[r][m]);
+        const __m512 sc = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(ws[r], xs)));
+        acc[r][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sc, acc[r][m]);
       }
     }
   }
@@ -210,10 +222,10 @@ void GemvQ8Block(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, cons
 }
 
 template <int MR>
-void GemvQ8Rows(const uint8_t* acts, int64_t pairs, const WeightMatrix& w, const float* bias, float* y,
-                int64_t n0, int64_t n1) {
+void GemvQ8Rows(const uint8_t* acts, const float* act_scales, int64_t pairs, const WeightMatrix& w,
+                const float* bias, float* y, int64_t n0, int64_t n1) {
   // One row at a time measured fastest here (two interleaved rows ran ~2x slower on Zen 5 at M = 1).
-  for (int64_t n = n0; n < n1; ++n) GemvQ8Block<MR, 1>(acts, pairs, w, bias, y, n);
+  for (int64_t n = n0; n < n1; ++n) GemvQ8Block<MR, 1>(acts, act_scales, pairs, w, bias, y, n);
 }
 
 // Q4_0, four blocks per step: the 4 × 16 nibble bytes fill one zmm; its low and high nibbles are elements
@@ -231,6 +243,7 @@ void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, cons
   for (int m = 0; m < MR; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t q = 0; q < quads; ++q) {
     const uint8_t* b = row + 4 * q * 18;
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
     __m512i v;
     uint64_t s4 = 0;
     if (4 * q + 4 <= nb) {
@@ -271,12 +284,18 @@ void GemvQ4Rows(const uint8_t* acts, int64_t quads, const WeightMatrix& w, const
   for (int64_t n = n0; n < n1; ++n) GemvQ4Block<MR>(acts, quads, w, bias, y, n);
 }
 
+// Q8_0: the per-record activation scale pairs, after the M × records records.
+inline const float* PairScales(const QuantActs& a) {
+  return reinterpret_cast<const float*>(a.data.get() + a.M * a.records * a.record_bytes);
+}
+
 template <bool kQ4>
 void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                      int64_t n1) {
   const int64_t N = w.rows;
   for (int64_t m = 0; m < a.M; m += 4) {
     const uint8_t* acts = a.data.get() + m * a.records * a.record_bytes;
+    const float* act_scales = kQ4 ? nullptr : PairScales(a) + m * a.records * 2;
     float* ym = y + m * N;
     const int64_t r = a.records;
     if constexpr (kQ4) {
@@ -297,16 +316,16 @@ void GemvQuantFormat(const QuantActs& a, const WeightMatrix& w, const float* bia
     } else {
       switch (std::min<int64_t>(4, a.M - m)) {
         case 1:
-          GemvQ8Rows<1>(acts, r, w, bias, ym, n0, n1);
+          GemvQ8Rows<1>(acts, act_scales, r, w, bias, ym, n0, n1);
           break;
         case 2:
-          GemvQ8Rows<2>(acts, r, w, bias, ym, n0, n1);
+          GemvQ8Rows<2>(acts, act_scales, r, w, bias, ym, n0, n1);
           break;
         case 3:
-          GemvQ8Rows<3>(acts, r, w, bias, ym, n0, n1);
+          GemvQ8Rows<3>(acts, act_scales, r, w, bias, ym, n0, n1);
           break;
         default:
-          GemvQ8Rows<4>(acts, r, w, bias, ym, n0, n1);
+          GemvQ8Rows<4>(acts, act_scales, r, w, bias, ym, n0, n1);
           break;
       }
     }
@@ -386,7 +405,9 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
   out->K = K;
   out->records = records;
   out->record_bytes = q4 ? kQuadBytes : kPairBytes;
-  out->data = AllocAligned<uint8_t>(M * records * out->record_bytes);
+  // Q8_0 keeps two float scales per record after the records (PairScales).
+  out->data = AllocAligned<uint8_t>(M * records * out->record_bytes + (q4 ? 0 : M * records * 8));
+  float* pair_scales = q4 ? nullptr : reinterpret_cast<float*>(out->data.get() + M * records * out->record_bytes);
   const __m512i ones = _mm512_set1_epi8(1);
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t r = 0; r < records; ++r) {
@@ -417,11 +438,11 @@ void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, Quan
       } else {
         const __m512i q = join(h[0][0], h[0][1], h[1][0], h[1][1]);  // [blk0 0..31, blk1 0..31]
         _mm512_store_si512(pa, q);
-        _mm512_store_ps(reinterpret_cast<float*>(pa + 64),
-                        _mm512_mask_mov_ps(_mm512_set1_ps(d[0]), 0xff00, _mm512_set1_ps(d[1])));
+        pair_scales[(m * records + r) * 2] = d[0];
+        pair_scales[(m * records + r) * 2 + 1] = d[1];
         // q8 weights are stored as q + 128 for vpdpbusd: -128 · (sum of the lane's 4 activation bytes).
         const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
-        _mm512_store_si512(pa + 128, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-128)));
+        _mm512_store_si512(pa + 64, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-128)));
       }
     }
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/check.h"
@@ -34,11 +35,23 @@ void ForRows(ThreadPool* pool, int64_t n, int64_t grain, const std::function<voi
 }
 
 // x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column (rows split over the pool).
-std::vector<uint16_t> ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
+// The buffer belongs to the calling thread and only grows: a fresh (zero-filled, first-touched) allocation per
+// call cost more than the conversion itself on the vision shapes (up to 42 MB per product).
+const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
+  thread_local std::unique_ptr<uint16_t[]> buffer;
+  thread_local size_t capacity = 0;
   const int64_t Kp = (K + 1) / 2 * 2;
-  std::vector<uint16_t> xb(M * Kp, 0);
+  const size_t need = static_cast<size_t>(M * Kp);
+  if (need > capacity) {
+    buffer = std::make_unique_for_overwrite<uint16_t[]>(need);
+    capacity = need;
+  }
+  uint16_t* xb = buffer.get();
   ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) ConvertF32ToBf16(x + m * K, xb.data() + m * Kp, K);
+    for (int64_t m = m0; m < m1; ++m) {
+      ConvertF32ToBf16(x + m * K, xb + m * Kp, K);
+      if (Kp != K) xb[m * Kp + K] = 0;
+    }
   });
   return xb;
 }
@@ -94,8 +107,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   // f32 weights always stay f32. AVX2 has no bf16 dot product: there the request runs the (exact, and on AVX2
   // faster than emulated bf16) float32 GEMM instead.
   const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32 && isa != Isa::kAvx2;
-  std::vector<uint16_t> xb;
-  if (bf16) xb = ToBf16Padded(x, M, K, pool);
+  const uint16_t* xb = bf16 ? ToBf16Padded(x, M, K, pool) : nullptr;
   // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
   // tiling, so the split (which depends on the thread count) never changes the result. Wide column tiles let
   // one x block serve many weight panels; rows are split only as far as needed for a task count that is a
@@ -123,7 +135,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
       if (isa == Isa::kAvx2) {
         kern::avx2::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
       } else if (bf16) {
-        kern::avx512::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1, pack.get());
+        kern::avx512::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1, pack.get());
       } else {
         kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
       }
@@ -131,7 +143,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
     }
 #endif
     if (bf16) {
-      kern::scalar::GemmBf16(xb.data(), K, m0, m1, w, bias, y, n0, n1);
+      kern::scalar::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1);
     } else {
       kern::scalar::GemmF32(x, K, m0, m1, w, bias, y, n0, n1);
     }
@@ -170,6 +182,66 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
   } else {
     Gemm(x, M, w, bias, y, pool, options, isa);
   }
+}
+
+void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*>& ws,
+                const std::vector<float*>& ys, ThreadPool* pool, const MatMulOptions& options) {
+  IDEFICS_CHECK(ws.size() == ys.size());
+  if (ws.empty() || M <= 0) return;
+  const WeightFormat f = ws[0]->format;
+  const int64_t K = ws[0]->cols;
+  bool shared = M <= GemvMaxRows(f) && K > 0;
+  std::vector<int64_t> first(ws.size() + 1, 0);  // matrix i owns rows [first[i], first[i+1]) of the range
+  for (size_t i = 0; i < ws.size(); ++i) {
+    IDEFICS_CHECK(ws[i]->cols == K && (ws[i]->data != nullptr || ws[i]->rows == 0));
+    shared = shared && ws[i]->format == f;
+    first[i + 1] = first[i] + ws[i]->rows;
+  }
+  if (!shared) {
+    for (size_t i = 0; i < ws.size(); ++i) MatMul(x, M, *ws[i], nullptr, ys[i], pool, options);
+    return;
+  }
+  if (IsQuant(f)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+  const Isa isa = ActiveIsa();
+  const bool simd = isa == Isa::kAvx512;
+  (void)simd;
+#if defined(IDEFICS_HAVE_SIMD)
+  kern::avx512::QuantActs acts;
+  if (simd && IsQuant(f)) kern::avx512::PrepareQuantActs(x, M, K, f, &acts);
+  kern::avx2::QuantActs acts2;
+  if (isa == Isa::kAvx2 && IsQuant(f)) kern::avx2::PrepareQuantActs(x, M, K, f, &acts2);
+#endif
+  // Rows [b, e) of the concatenated range, each matrix's share with the same kernel as Gemv uses.
+  auto rows = [&](int64_t b, int64_t e) {
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const int64_t lo = std::max(b, first[i]) - first[i], hi = std::min(e, first[i + 1]) - first[i];
+      if (lo >= hi) continue;
+#if defined(IDEFICS_HAVE_SIMD)
+      if (simd) {
+        if (IsQuant(f)) {
+          kern::avx512::GemvQuant(acts, *ws[i], nullptr, ys[i], lo, hi);
+        } else {
+          kern::avx512::GemvFloat(x, M, *ws[i], nullptr, ys[i], lo, hi);
+        }
+        continue;
+      }
+      if (isa == Isa::kAvx2) {
+        if (IsQuant(f)) {
+          kern::avx2::GemvQuant(acts2, *ws[i], nullptr, ys[i], lo, hi);
+        } else {
+          kern::avx2::GemvFloat(x, M, *ws[i], nullptr, ys[i], lo, hi);
+        }
+        continue;
+      }
+#endif
+      if (IsQuant(f)) {
+        kern::scalar::GemvQuant(x, M, *ws[i], nullptr, ys[i], lo, hi);
+      } else {
+        kern::scalar::GemvFloat(x, M, *ws[i], nullptr, ys[i], lo, hi);
+      }
+    }
+  };
+  ForRows(pool, first.back(), kGemvGrain, rows);
 }
 
 }  // namespace idefics

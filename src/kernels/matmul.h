@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace idefics {
 
@@ -57,6 +58,13 @@ int64_t GemvMaxRows(WeightFormat f);
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool);
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
             const MatMulOptions& options);
+
+// Several products of the same x without bias: ys[i][M, N_i] = x · ws[i]ᵀ (all ws[i].cols equal). In the
+// GEMV regime (M <= GemvMaxRows, one format) the activations are prepared once and one pool dispatch covers
+// the rows of all matrices (decode: q/k/v, gate/up); otherwise one MatMul each. Results are bitwise those of
+// separate MatMul calls.
+void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*>& ws,
+                const std::vector<float*>& ys, ThreadPool* pool, const MatMulOptions& options);
 
 // Reference (scalar) implementation; SIMD paths are tested against it.
 void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y);

@@ -13,6 +13,12 @@ namespace idefics {
 
 class Connector {
  public:
+  // Frees the per-image working buffers (~110 MB at 4900 patches) between requests.
+  void ReleaseScratch() {
+    for (ScratchBuffer* b : {&gate_, &up_, &ctx_, &kv_in_, &x_, &q_, &k_, &v_, &a_, &o_, &mlp_g_, &mlp_u_, &attn_scratch_})
+      b->Release();
+  }
+
   Connector(const Idefics2Config& config, const ConnectorWeights& weights, ThreadPool* pool,
             const MatMulOptions& mm)
       : c_(config), w_(weights), pool_(pool), mm_(mm) {}
@@ -27,6 +33,7 @@ class Connector {
   ThreadPool* pool_;
   MatMulOptions mm_;  // options of the Linear layers
   ScratchBuffer gate_, up_, ctx_, kv_in_, x_, q_, k_, v_, a_, o_, mlp_g_, mlp_u_, attn_scratch_;
+
 };
 
 }  // namespace idefics

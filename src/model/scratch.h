@@ -18,6 +18,11 @@ class ScratchBuffer {
     return data_.get();
   }
   size_t capacity() const { return cap_; }
+  // Gives the memory back (the next Get allocates again).
+  void Release() {
+    data_.reset();
+    cap_ = 0;
+  }
 
  private:
   std::unique_ptr<float[]> data_;

@@ -15,6 +15,13 @@ namespace idefics {
 
 class VisionEncoder {
  public:
+  // Frees the per-image working buffers (~260 MB at 4900 patches); with keep_output the result of the last
+  // Encode (h_, 23 MB) stays valid for the connector.
+  void ReleaseScratch(bool keep_output) {
+    for (ScratchBuffer* b : {&patches_, &x_, &q_, &k_, &v_, &a_, &mlp_, &attn_scratch_}) b->Release();
+    if (!keep_output) h_.Release();
+  }
+
   VisionEncoder(const VisionConfig& config, const VisionWeights& weights, ThreadPool* pool,
                 const MatMulOptions& mm)
       : c_(config), w_(weights), pool_(pool), mm_(mm) {}
@@ -35,6 +42,7 @@ class VisionEncoder {
   ThreadPool* pool_;
   MatMulOptions mm_;  // options of the Linear layers
   ScratchBuffer patches_, h_, x_, q_, k_, v_, a_, mlp_, attn_scratch_;
+
 };
 
 }  // namespace idefics

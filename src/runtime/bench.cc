@@ -18,8 +18,11 @@
 #include <random>
 #include <sstream>
 
+#include "core/build_info.h"
 #include "core/thread_pool.h"
+#include "io/safetensors.h"
 #include "io/synth.h"
+#include "io/weight_registry.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/probe.h"
@@ -79,7 +82,7 @@ StatusOr<WeightFormat> ParseFormat(const std::string& s) {
   if (s == "f16") return WeightFormat::kF16;
   if (s == "q8_0") return WeightFormat::kQ8_0;
   if (s == "q4_0") return WeightFormat::kQ4_0;
-  return InvalidArgument("--weights-dtype must be f32, bf16, f16, q8_0 or q4_0 (got '" + s + "')");
+  return InvalidArgument("--weights-dtype must be auto, f32, bf16, f16, q8_0 or q4_0 (got '" + s + "')");
 }
 
 // Parameters of the decoder matrices of one layer, and of lm_head.
@@ -211,7 +214,17 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   };
   if (o.model_dir.empty() == o.synthetic.empty())
     return InvalidArgument("give exactly one of --model DIR or --synthetic PRESET");
-  ASSIGN_OR_RETURN(WeightFormat fmt, ParseFormat(o.weights_dtype));
+  const bool auto_dtype = o.weights_dtype.empty() || o.weights_dtype == "auto";
+  WeightFormat fmt = WeightFormat::kBF16;
+  if (!auto_dtype) {
+    ASSIGN_OR_RETURN(fmt, ParseFormat(o.weights_dtype));
+  } else if (!o.model_dir.empty()) {
+    ASSIGN_OR_RETURN(std::unique_ptr<TensorStore> store, TensorStore::OpenFolder(o.model_dir));
+    const std::string stored = StoreQuantFormat(*store);
+    if (!stored.empty()) {
+      ASSIGN_OR_RETURN(fmt, ParseFormat(stored));
+    }
+  }
   if (o.image_w < 14 || o.image_h < 14 || o.image_w > 980 || o.image_h > 980)
     return InvalidArgument("--image-size must be between 14x14 and 980x980 (got " +
                            std::to_string(o.image_w) + "x" + std::to_string(o.image_h) + ")");
@@ -223,7 +236,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
 
   json report;
   report["date"] = Iso8601Now();
-  report["commit"] = IDEFICS_GIT_COMMIT;
+  report["commit"] = GitCommit();
   report["cpu"] = DescribeCpu();
   report["isa"] = IsaName(ActiveIsa());
   ThreadPool pool(o.threads);
@@ -518,7 +531,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     auto pct = [](const json& f) {
       return f.is_null() ? std::string("n/a") : Fmt("%.0f%%", 100 * f.get<double>());
     };
-    t << "idefics bench  " << report["date"].get<std::string>() << "  commit " << IDEFICS_GIT_COMMIT << "\n";
+    t << "idefics bench  " << report["date"].get<std::string>() << "  commit " << GitCommit() << "\n";
     t << "cpu: " << report["cpu"].get<std::string>() << "\nthreads: " << pool.size()
       << Fmt("   load average: %.1f", loadavg[0]) << "\n";
     t << "model: " << m["source"].get<std::string>() << ", " << WeightFormatName(fmt)

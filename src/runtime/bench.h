@@ -16,7 +16,9 @@ struct BenchOptions {
   std::string synthetic;       // "idefics2-8b" or "tiny" (random weights, written to a temp folder)
   int64_t text_layers = -1;    // synthetic only: decoder depth (-1: the preset's, reduced if RAM is short)
   int64_t vision_layers = -1;  // synthetic only: vision depth (-1: the preset's)
-  std::string weights_dtype = "bf16";  // f32 | bf16 | q8_0 | q4_0 (storage of the Linear matrices)
+  // f32 | bf16 | f16 | q8_0 | q4_0 (storage of the Linear matrices), or auto: the format `idefics quantize`
+  // wrote the folder in, else bf16.
+  std::string weights_dtype = "auto";
   int bf16_dot = -1;  // -1 auto (on for non-f32 weights), 0 off, 1 on: vdpbf16ps GEMM for M > 4
   int threads = 0;    // 0: physical cores
   int64_t image_w = 980, image_h = 980;

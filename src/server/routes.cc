@@ -99,8 +99,13 @@ void RegisterRoutes(httplib::Server& svr, ServerState& state) {
     SendError(res, ServerError("internal error while handling the request"));
   });
 
-  svr.set_logger([&state](const httplib::Request& req, const httplib::Response& res) {
+  // Counted before the response is written (the logger runs after it), so a client that reads /metrics right
+  // after its previous reply always sees that request counted.
+  svr.set_post_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
     state.metrics.CountRequest(req.path, res.status);
+  });
+
+  svr.set_logger([&state](const httplib::Request& req, const httplib::Response& res) {
     if (state.options.log_requests) LogLine(req, res);
     else ThreadLogNote().clear();
   });

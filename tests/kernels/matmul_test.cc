@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -270,14 +271,17 @@ TEST(MatMulKernelTest, PreparedActivationsAreTheScalarIntegers) {
         const int64_t per = q4 ? 4 : 2, j = b % per;  // block j of its record
         const uint8_t* pa = acts.data.get() + (m * acts.records + b / per) * acts.record_bytes;
         const auto* pq = reinterpret_cast<const int8_t*>(pa);
-        const auto* ps = reinterpret_cast<const float*>(pa + (q4 ? 128 : 64));
-        const auto* pc = reinterpret_cast<const int32_t*>(pa + (q4 ? 192 : 128));
+        // Q4_0: 16 lane scales in the record; Q8_0: the record's two scales after all M × records records.
+        const auto* ps = reinterpret_cast<const float*>(pa + 128);
+        const auto* pair_scales = reinterpret_cast<const float*>(acts.data.get() + M * acts.records * acts.record_bytes);
+        const auto* pc = reinterpret_cast<const int32_t*>(pa + (q4 ? 192 : 64));
+        if (!q4) EXPECT_EQ(pair_scales[(m * acts.records + b / per) * 2 + j], d);
         for (int i = 0; i < 32; ++i) {
           // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: lo[64] = elements 0..15 of blk0..3, hi[64] =
           // elements 16..31.
           const int64_t pos = q4 ? 64 * (i / 16) + 16 * j + i % 16 : 32 * j + i;
           ASSERT_EQ(pq[pos], q[i]) << WeightFormatName(f) << " m=" << m << " b=" << b << " i=" << i;
-          EXPECT_EQ(ps[(pos % 64) / 4], d);
+          if (q4) EXPECT_EQ(ps[(pos % 64) / 4], d);
         }
         for (int l = 0; l < 16; ++l) {
           int32_t s4 = pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3];
@@ -421,6 +425,28 @@ TEST(MatMulAvx2KernelTest, GemvKernelsMatchScalarTwins) {
   }
 }
 #endif
+
+// MatMulMany (one dispatch over several matrices) gives the bits of separate MatMul calls, for every ISA.
+TEST(MatMulTest, ManyMatchesSeparateCallsBitwise) {
+  ThreadPool pool(3);
+  for (Isa isa : TestIsas()) {
+    IsaGuard guard(isa);
+    SCOPED_TRACE(IsaName(isa));
+    for (WeightFormat f : kAllFormats) {
+      const int64_t K = IsQuant(f) ? 96 : 77;
+      const TestWeights a = MakeWeights(f, 37, K, 51), b = MakeWeights(f, 20, K, 52);
+      for (int64_t M : {1, 3, 9}) {
+        const std::vector<float> x = RandomVec(M * K, 53);
+        std::vector<float> ya(M * 37), yb(M * 20), ra(M * 37), rb(M * 20);
+        MatMulMany(x.data(), M, {&a.w, &b.w}, {ya.data(), yb.data()}, &pool, MatMulOptions{});
+        MatMul(x.data(), M, a.w, nullptr, ra.data(), &pool);
+        MatMul(x.data(), M, b.w, nullptr, rb.data(), &pool);
+        EXPECT_EQ(0, std::memcmp(ya.data(), ra.data(), 4 * ya.size())) << WeightFormatName(f) << " M=" << M;
+        EXPECT_EQ(0, std::memcmp(yb.data(), rb.data(), 4 * yb.size())) << WeightFormatName(f) << " M=" << M;
+      }
+    }
+  }
+}
 
 TEST(MatMulTest, ZeroKGivesBias) {
   const std::vector<float> bias = {1.f, 2.f, 3.f};

@@ -159,7 +159,7 @@ TEST(QuantizationAccuracy, WithinDocumentedBounds) {
 // connector and prefill matrix products and their attention on bf16 dot products. Bounds: docs/quantization.md.
 constexpr Bound kBf16DotBounds[] = {
     {"idefics2-tiny-a", WeightFormat::kBF16, 3e-4, 1.5e-3, 0.98, 0.8},
-    {"idefics2-tiny-a", WeightFormat::kQ8_0, 2e-3, 1e-2, 0.93, 0.5},
+    {"idefics2-tiny-a", WeightFormat::kQ8_0, 2e-3, 1e-2, 0.93, 0.4},
     {"idefics2-tiny-a", WeightFormat::kQ4_0, 0.1, 0.3, 0.65, 0.05},
     {"idefics2-tiny-b", WeightFormat::kBF16, 1.5e-4, 5e-4, 0.98, 0.9},
     {"idefics2-tiny-b", WeightFormat::kQ8_0, 2e-3, 1e-2, 0.95, 0.6},
