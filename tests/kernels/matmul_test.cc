@@ -275,13 +275,17 @@ TEST(MatMulKernelTest, PreparedActivationsAreTheScalarIntegers) {
         const auto* ps = reinterpret_cast<const float*>(pa + 128);
         const auto* pair_scales = reinterpret_cast<const float*>(acts.data.get() + M * acts.records * acts.record_bytes);
         const auto* pc = reinterpret_cast<const int32_t*>(pa + (q4 ? 192 : 64));
-        if (!q4) EXPECT_EQ(pair_scales[(m * acts.records + b / per) * 2 + j], d);
+        if (!q4) {
+          EXPECT_EQ(pair_scales[(m * acts.records + b / per) * 2 + j], d);
+        }
         for (int i = 0; i < 32; ++i) {
           // Q8_0: [blk0 0..31, blk1 0..31]; Q4_0: lo[64] = elements 0..15 of blk0..3, hi[64] =
           // elements 16..31.
           const int64_t pos = q4 ? 64 * (i / 16) + 16 * j + i % 16 : 32 * j + i;
           ASSERT_EQ(pq[pos], q[i]) << WeightFormatName(f) << " m=" << m << " b=" << b << " i=" << i;
-          if (q4) EXPECT_EQ(ps[(pos % 64) / 4], d);
+          if (q4) {
+            EXPECT_EQ(ps[(pos % 64) / 4], d);
+          }
         }
         for (int l = 0; l < 16; ++l) {
           int32_t s4 = pq[4 * l] + pq[4 * l + 1] + pq[4 * l + 2] + pq[4 * l + 3];

@@ -185,7 +185,9 @@ TEST(OpsTest, ElementwiseMatchTwins) {
       EXPECT_EQ(h1, h2) << n;
       simd.from_bf16(h2.data(), y1.data(), n);
       ref::ConvertBf16ToF32(h2.data(), y2.data(), n);
-      if (n > 0) EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), sizeof(float) * n)) << n;  // NaN bits too
+      if (n > 0) {
+        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), sizeof(float) * n)) << n;  // NaN bits too
+      }
     }
   }
 }
