@@ -8,10 +8,10 @@
 #include <set>
 #include <string>
 
-#include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
+#include "model/swiglu.h"
 
 namespace idefics {
 
@@ -192,10 +192,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
     // SwiGLU MLP in row blocks: the [rows, It] temporaries stay bounded for long prompts.
     for (int64_t r0 = 0; r0 < M; r0 += mlp_block) {
       const int64_t m = std::min(mlp_block, M - r0);
-      MatMul(x + r0 * Ht, m, L.gate, nullptr, g, pool_, mm_);
-      MatMul(x + r0 * Ht, m, L.up, nullptr, u, pool_, mm_);
-      SiluMulInPlace(g, u, m * It, pool_);
-      MatMul(g, m, L.down, nullptr, a, pool_, mm_);  // a is free again after o_proj
+      SwiGluMlp(x + r0 * Ht, m, L.gate, L.up, L.down, g, u, a, pool_, mm_);  // a is free again after o_proj
       for (int64_t i = 0; i < m * Ht; ++i) h[r0 * Ht + i] += a[i];
     }
     // transformers' hidden_states[i] for i < layers is the output of layer i - 1; the last entry is replaced
