@@ -106,13 +106,18 @@ void Progress::Done() {
   open_ = false;
 }
 
-std::unique_ptr<Engine> LoadEngineOrReport(const ModelFlags& f, Progress* progress, const char* cmd) {
+EngineOptions ToEngineOptions(const ModelFlags& f) {
   EngineOptions opts;
   opts.model_dir = f.model;
   opts.threads = f.threads;
   opts.weights_dtype = f.weights_dtype;
   opts.bf16_dot = f.bf16_dot;
   opts.ctx = f.ctx;
+  return opts;
+}
+
+std::unique_ptr<Engine> LoadEngineOrReport(const ModelFlags& f, Progress* progress, const char* cmd) {
+  EngineOptions opts = ToEngineOptions(f);
   opts.progress = [progress](std::string_view stage, double fraction) { progress->Update(stage, fraction); };
   auto engine = Engine::Load(opts);
   progress->Done();

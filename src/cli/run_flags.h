@@ -1,4 +1,4 @@
-// Flags shared by `idefics run` and `idefics chat`: model loading (folder, threads, weights dtype, context)
+// Flags shared by `idefics run`, `chat` and `serve`: model loading (folder, threads, weights dtype, context)
 // and sampling; plus the stderr progress display. Parsing and formatting only.
 #pragma once
 
@@ -34,6 +34,9 @@ struct SamplingFlags {
 
 void AddModelFlags(CLI::App& app, ModelFlags* f);
 void AddSamplingFlags(CLI::App& app, SamplingFlags* f);
+
+// The engine options the model flags ask for (no progress callback).
+EngineOptions ToEngineOptions(const ModelFlags& f);
 
 // Greedy unless sampling was asked for: --temperature > 0, --top-k, --top-p or --min-p (and not --greedy).
 SamplingParams ToSamplingParams(const SamplingFlags& f);
