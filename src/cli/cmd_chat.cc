@@ -100,10 +100,7 @@ int RunChat(int argc, char** argv) {
     GenerationRequest req;
     if (!system.empty()) req.messages.push_back({"system", {ContentPart::Text(system)}});
     req.messages.insert(req.messages.end(), history.begin(), history.end());
-    req.split = SplitOverride(sf);
-    req.sampling = ToSamplingParams(sf);
-    req.max_tokens = sf.max_tokens;
-    req.stop = sf.stop;
+    ApplySamplingFlags(sf, &req);
     GenerateOptions gopts;
     gopts.session = &session;
     gopts.progress = [&](std::string_view stage, double f) { progress.Update(stage, f); };

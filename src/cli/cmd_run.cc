@@ -144,10 +144,7 @@ int RunRun(int argc, char** argv) {
     user.content.push_back(ContentPart::Text(prompt));
     req.messages.push_back(std::move(user));
   }
-  req.split = SplitOverride(sf);
-  req.sampling = ToSamplingParams(sf);
-  req.max_tokens = sf.max_tokens;
-  req.stop = sf.stop;
+  ApplySamplingFlags(sf, &req);
 
   Progress progress(!as_json && !quiet);
   std::unique_ptr<Engine> engine = LoadEngineOrReport(mf, &progress, "idefics run");

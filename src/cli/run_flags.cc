@@ -67,6 +67,13 @@ std::optional<bool> SplitOverride(const SamplingFlags& f) {
   return std::nullopt;
 }
 
+void ApplySamplingFlags(const SamplingFlags& f, GenerationRequest* req) {
+  req->split = SplitOverride(f);
+  req->sampling = ToSamplingParams(f);
+  req->max_tokens = f.max_tokens;
+  req->stop = f.stop;
+}
+
 Progress::Progress(bool enabled) : enabled_(enabled), tty_(enabled && isatty(STDERR_FILENO) != 0) {}
 
 void Progress::Update(std::string_view stage, double fraction) {

@@ -42,6 +42,8 @@ EngineOptions ToEngineOptions(const ModelFlags& f);
 SamplingParams ToSamplingParams(const SamplingFlags& f);
 // --split -> true, --no-split -> false, neither -> unset (the folder's preprocessor_config.json).
 std::optional<bool> SplitOverride(const SamplingFlags& f);
+// Sets req's split, sampling, max_tokens and stop from the flags.
+void ApplySamplingFlags(const SamplingFlags& f, GenerationRequest* req);
 
 // A one-line progress display on stderr ("loading weights  42%"), silent when !enabled.
 class Progress {
