@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "server/image_source.h"
 
 namespace idefics::cli {
@@ -149,12 +151,7 @@ int RunBenchServe(int argc, char** argv) {
   app.add_option("--prompt", prompt, "the question")->capture_default_str();
   app.add_option("--api-key", key, "bearer key of the server");
   app.add_option("--json", json_out, "also write the JSON results to this file");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   // http://HOST:PORT
   std::string rest = url.rfind("http://", 0) == 0 ? url.substr(7) : url;
   rest = rest.substr(0, rest.find('/'));

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "cli/run_flags.h"
 #include "idefics/engine.h"
 
@@ -41,12 +43,7 @@ int RunChat(int argc, char** argv) {
   app.add_option("--system", system, "a system message at the start of every conversation");
   AddSamplingFlags(app, &sf);
   app.add_flag("--quiet", quiet, "no progress display, banner or notices on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   const bool interactive = isatty(STDIN_FILENO) != 0;
   Progress progress(!quiet);
   std::unique_ptr<Engine> engine = LoadEngineOrReport(mf, &progress, "idefics chat");
@@ -103,10 +100,7 @@ int RunChat(int argc, char** argv) {
     GenerationRequest req;
     if (!system.empty()) req.messages.push_back({"system", {ContentPart::Text(system)}});
     req.messages.insert(req.messages.end(), history.begin(), history.end());
-    req.split = SplitOverride(sf);
-    req.sampling = ToSamplingParams(sf);
-    req.max_tokens = sf.max_tokens;
-    req.stop = sf.stop;
+    ApplySamplingFlags(sf, &req);
     GenerateOptions gopts;
     gopts.session = &session;
     gopts.progress = [&](std::string_view stage, double f) { progress.Update(stage, f); };

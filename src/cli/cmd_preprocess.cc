@@ -3,10 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "image/decode.h"
 #include "image/image_processor.h"
 #include "image/pixel_batch.h"
@@ -49,11 +51,7 @@ int RunPreprocess(int argc, char** argv) {
       ->check(CLI::IsMember({"composite", "drop"}))
       ->capture_default_str();
   app.add_flag("--no-exif", no_exif, "ignore the EXIF Orientation tag");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
 
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec)) return Fail(model_dir + ": model folder does not exist");

@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "cli/run_flags.h"
 #include "idefics/engine.h"
 #include "io/safetensors.h"
@@ -112,12 +114,7 @@ int RunRun(int argc, char** argv) {
                  "write the logits of every prompt position to this safetensors file");
   app.add_option("--dump-dir", dump_dir, "write every stage's output as DIR/<name>.safetensors");
   app.add_flag("--quiet", quiet, "no progress display or timing summary on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   if (raw && !system.empty()) {
     std::fprintf(stderr, "idefics run: --system cannot be combined with --raw (write it into the prompt)\n");
     return 1;
@@ -147,10 +144,7 @@ int RunRun(int argc, char** argv) {
     user.content.push_back(ContentPart::Text(prompt));
     req.messages.push_back(std::move(user));
   }
-  req.split = SplitOverride(sf);
-  req.sampling = ToSamplingParams(sf);
-  req.max_tokens = sf.max_tokens;
-  req.stop = sf.stop;
+  ApplySamplingFlags(sf, &req);
 
   Progress progress(!as_json && !quiet);
   std::unique_ptr<Engine> engine = LoadEngineOrReport(mf, &progress, "idefics run");

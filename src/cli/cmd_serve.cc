@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "cli/run_flags.h"
 #include "server/engine_backend.h"
 #include "server/http_server.h"
@@ -48,12 +50,7 @@ int RunServe(int argc, char** argv) {
       ->check(CLI::Range(0, 4096));
   bool quiet = false;
   app.add_flag("--quiet", quiet, "no per-request log lines on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   o.max_body_bytes = static_cast<int64_t>(max_body_mb * 1024 * 1024);
   o.image_cache_bytes = static_cast<int64_t>(image_cache_mb * 1024 * 1024);
   o.log_requests = !quiet;
@@ -74,12 +71,7 @@ int RunServe(int argc, char** argv) {
   std::fprintf(stderr, "idefics serve: listening on http://%s:%d (loading %s)\n", o.host.c_str(), *port,
                mf.model.c_str());
   std::atomic<int> load_state{0};  // 0 loading, 1 ready, 2 failed
-  EngineOptions eo;
-  eo.model_dir = mf.model;
-  eo.threads = mf.threads;
-  eo.weights_dtype = mf.weights_dtype;
-  eo.bf16_dot = mf.bf16_dot;
-  eo.ctx = mf.ctx;
+  const EngineOptions eo = ToEngineOptions(mf);
   const auto t0 = std::time(nullptr);
   srv.LoadInBackground([eo] { return server::LoadEngineBackend(eo); },
                        [&](const Status& st) {

@@ -2,10 +2,12 @@
 // Same ids as transformers' tokenizer(text)["input_ids"] for the model folder (BOS unless --no-bos).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "tokenizer/tokenizer.h"
 
 namespace idefics::cli {
@@ -43,12 +45,8 @@ int RunTokenize(int argc, char** argv) {
   ours.insert(ours.end(), rest.begin(), rest.end());
   std::vector<char*> fixed_argv;
   for (std::string& a : ours) fixed_argv.push_back(a.data());
-  try {
-    app.parse(static_cast<int>(fixed_argv.size()), fixed_argv.data());
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help (rc 0) or the parse error
-    return rc == 0 ? 0 : 1;
-  }
+  if (std::optional<int> rc = ParseFlags(app, static_cast<int>(fixed_argv.size()), fixed_argv.data()))
+    return *rc;
   auto tok = tokenizer::Tokenizer::Load(model_dir);
   if (!tok.ok()) {
     std::fprintf(stderr, "idefics tokenize: %s\n", tok.status().ToString().c_str());

@@ -67,6 +67,13 @@ std::optional<bool> SplitOverride(const SamplingFlags& f) {
   return std::nullopt;
 }
 
+void ApplySamplingFlags(const SamplingFlags& f, GenerationRequest* req) {
+  req->split = SplitOverride(f);
+  req->sampling = ToSamplingParams(f);
+  req->max_tokens = f.max_tokens;
+  req->stop = f.stop;
+}
+
 Progress::Progress(bool enabled) : enabled_(enabled), tty_(enabled && isatty(STDERR_FILENO) != 0) {}
 
 void Progress::Update(std::string_view stage, double fraction) {
@@ -106,13 +113,18 @@ void Progress::Done() {
   open_ = false;
 }
 
-std::unique_ptr<Engine> LoadEngineOrReport(const ModelFlags& f, Progress* progress, const char* cmd) {
+EngineOptions ToEngineOptions(const ModelFlags& f) {
   EngineOptions opts;
   opts.model_dir = f.model;
   opts.threads = f.threads;
   opts.weights_dtype = f.weights_dtype;
   opts.bf16_dot = f.bf16_dot;
   opts.ctx = f.ctx;
+  return opts;
+}
+
+std::unique_ptr<Engine> LoadEngineOrReport(const ModelFlags& f, Progress* progress, const char* cmd) {
+  EngineOptions opts = ToEngineOptions(f);
   opts.progress = [progress](std::string_view stage, double fraction) { progress->Update(stage, fraction); };
   auto engine = Engine::Load(opts);
   progress->Done();

@@ -1,4 +1,4 @@
-// Flags shared by `idefics run` and `idefics chat`: model loading (folder, threads, weights dtype, context)
+// Flags shared by `idefics run`, `chat` and `serve`: model loading (folder, threads, weights dtype, context)
 // and sampling; plus the stderr progress display. Parsing and formatting only.
 #pragma once
 
@@ -35,10 +35,15 @@ struct SamplingFlags {
 void AddModelFlags(CLI::App& app, ModelFlags* f);
 void AddSamplingFlags(CLI::App& app, SamplingFlags* f);
 
+// The engine options the model flags ask for (no progress callback).
+EngineOptions ToEngineOptions(const ModelFlags& f);
+
 // Greedy unless sampling was asked for: --temperature > 0, --top-k, --top-p or --min-p (and not --greedy).
 SamplingParams ToSamplingParams(const SamplingFlags& f);
 // --split -> true, --no-split -> false, neither -> unset (the folder's preprocessor_config.json).
 std::optional<bool> SplitOverride(const SamplingFlags& f);
+// Sets req's split, sampling, max_tokens and stop from the flags.
+void ApplySamplingFlags(const SamplingFlags& f, GenerationRequest* req);
 
 // A one-line progress display on stderr ("loading weights  42%"), silent when !enabled.
 class Progress {

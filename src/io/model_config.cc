@@ -61,12 +61,38 @@ class Reader {
   Status status_;
 };
 
-StatusOr<json> ReadJson(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+// text as a JSON object; errors start with `where`.
+StatusOr<json> ParseObject(const std::string& text, const std::string& where) {
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument(path + ": not valid JSON");
-  if (!j.is_object()) return InvalidArgument(path + ": not a JSON object");
+  if (j.is_discarded()) return InvalidArgument(where + ": not valid JSON");
+  if (!j.is_object()) return InvalidArgument(where + ": not a JSON object");
   return j;
+}
+
+// The JSON object in the file at path; nullopt when there is no such file (every config file but
+// config.json is optional).
+StatusOr<std::optional<json>> ReadOptionalJson(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<json>();
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  ASSIGN_OR_RETURN(json j, ParseObject(text, path));
+  return std::optional<json>(std::move(j));
+}
+
+// j[key] when it is present and not null, else nullptr; any other non-object is the error `not_object`.
+StatusOr<const json*> OptionalObject(const json& j, const char* key, const std::string& not_object) {
+  if (!j.contains(key) || j[key].is_null()) return static_cast<const json*>(nullptr);
+  if (!j[key].is_object()) return InvalidArgument(not_object);
+  return &j[key];
+}
+
+// Appends the integers of the JSON array a to out; false when an element is not an integer.
+bool AppendInts(const json& a, std::vector<int64_t>* out) {
+  for (const json& x : a) {
+    if (!x.is_number_integer()) return false;
+    out->push_back(x.get<int64_t>());
+  }
+  return true;
 }
 
 std::string Join(const std::string& dir, const char* file) { return (std::filesystem::path(dir) / file).string(); }
@@ -74,9 +100,7 @@ std::string Join(const std::string& dir, const char* file) { return (std::filesy
 }  // namespace
 
 StatusOr<Idefics2Config> Idefics2Config::Parse(const std::string& json_text, const std::string& where) {
-  json j = json::parse(json_text, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument(where + ": not valid JSON");
-  if (!j.is_object()) return InvalidArgument(where + ": not a JSON object");
+  ASSIGN_OR_RETURN(const json j, ParseObject(json_text, where));
   Idefics2Config c;
   Reader top(j, where);
   top.Get("image_token_id", &c.image_token_id);
@@ -88,9 +112,10 @@ StatusOr<Idefics2Config> Idefics2Config::Parse(const std::string& json_text, con
                            "', expected 'idefics2'");
 
   // vision_config
-  if (j.contains("vision_config") && !j["vision_config"].is_null()) {
-    if (!j["vision_config"].is_object()) return InvalidArgument(where + ": vision_config must be an object");
-    Reader r(j["vision_config"], where + ": vision_config");
+  ASSIGN_OR_RETURN(const json* vj,
+                   OptionalObject(j, "vision_config", where + ": vision_config must be an object"));
+  if (vj) {
+    Reader r(*vj, where + ": vision_config");
     VisionConfig& v = c.vision;
     r.Get("hidden_size", &v.hidden_size);
     r.Get("intermediate_size", &v.intermediate_size);
@@ -107,9 +132,10 @@ StatusOr<Idefics2Config> Idefics2Config::Parse(const std::string& json_text, con
   // text_config: Idefics2Config builds a MistralConfig; with no text_config at all it uses
   // max_position_embeddings 4096*8, rms_norm_eps 1e-5, pad_token_id 0.
   TextConfig& t = c.text;
-  if (j.contains("text_config") && !j["text_config"].is_null()) {
-    if (!j["text_config"].is_object()) return InvalidArgument(where + ": text_config must be an object");
-    const json& tj = j["text_config"];
+  ASSIGN_OR_RETURN(const json* tjp,
+                   OptionalObject(j, "text_config", where + ": text_config must be an object"));
+  if (tjp) {
+    const json& tj = *tjp;
     if (tj.contains("model_type") && tj["model_type"].is_string() && tj["model_type"] != "mistral")
       return Unimplemented(where + ": text_config.model_type '" + tj["model_type"].get<std::string>() +
                            "' is not supported (only 'mistral')");
@@ -151,9 +177,10 @@ StatusOr<Idefics2Config> Idefics2Config::Parse(const std::string& json_text, con
   // perceiver's hidden_size differs from the text hidden_size it takes the text hidden_size and the text
   // rms_norm_eps. The real idefics2-8b (both 4096) therefore keeps the perceiver default eps 1e-6.
   bool perceiver_has_eps = false;
-  if (j.contains("perceiver_config") && !j["perceiver_config"].is_null()) {
-    if (!j["perceiver_config"].is_object()) return InvalidArgument(where + ": perceiver_config must be an object");
-    Reader r(j["perceiver_config"], where + ": perceiver_config");
+  ASSIGN_OR_RETURN(const json* pj,
+                   OptionalObject(j, "perceiver_config", where + ": perceiver_config must be an object"));
+  if (pj) {
+    Reader r(*pj, where + ": perceiver_config");
     PerceiverConfig& p = c.perceiver;
     r.Get("hidden_act", &p.hidden_act);
     r.Get("hidden_size", &p.hidden_size);
@@ -223,9 +250,9 @@ StatusOr<Idefics2Config> Idefics2Config::Load(const std::string& dir) {
 StatusOr<GenerationConfig> GenerationConfig::Load(const std::string& dir) {
   GenerationConfig g;
   const std::string path = Join(dir, "generation_config.json");
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return g;
-  ASSIGN_OR_RETURN(json j, ReadJson(path));
+  ASSIGN_OR_RETURN(const std::optional<json> file, ReadOptionalJson(path));
+  if (!file) return g;
+  const json& j = *file;
   Reader r(j, path);
   r.Get("bos_token_id", &g.bos_token_id);
   r.Get("pad_token_id", &g.pad_token_id);
@@ -242,10 +269,8 @@ StatusOr<GenerationConfig> GenerationConfig::Load(const std::string& dir) {
     if (e.is_number_integer()) {
       g.eos_token_ids.push_back(e.get<int64_t>());
     } else if (e.is_array()) {
-      for (const json& x : e) {
-        if (!x.is_number_integer()) return InvalidArgument(path + ": field 'eos_token_id' must hold integers");
-        g.eos_token_ids.push_back(x.get<int64_t>());
-      }
+      if (!AppendInts(e, &g.eos_token_ids))
+        return InvalidArgument(path + ": field 'eos_token_id' must hold integers");
     } else {
       return InvalidArgument(path + ": field 'eos_token_id' must be an integer or a list of integers");
     }
@@ -256,10 +281,7 @@ StatusOr<GenerationConfig> GenerationConfig::Load(const std::string& dir) {
     for (const json& seq : b) {
       if (!seq.is_array()) return InvalidArgument(path + ": field 'bad_words_ids' must be a list of lists");
       std::vector<int64_t> s;
-      for (const json& x : seq) {
-        if (!x.is_number_integer()) return InvalidArgument(path + ": field 'bad_words_ids' must hold integers");
-        s.push_back(x.get<int64_t>());
-      }
+      if (!AppendInts(seq, &s)) return InvalidArgument(path + ": field 'bad_words_ids' must hold integers");
       g.bad_words_ids.push_back(std::move(s));
     }
   }
@@ -269,9 +291,9 @@ StatusOr<GenerationConfig> GenerationConfig::Load(const std::string& dir) {
 StatusOr<PreprocessorConfig> PreprocessorConfig::Load(const std::string& dir) {
   PreprocessorConfig p;
   const std::string path = Join(dir, "preprocessor_config.json");
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return p;
-  ASSIGN_OR_RETURN(json j, ReadJson(path));
+  ASSIGN_OR_RETURN(const std::optional<json> file, ReadOptionalJson(path));
+  if (!file) return p;
+  const json& j = *file;
   Reader r(j, path);
   r.Get("do_convert_rgb", &p.do_convert_rgb);
   r.Get("do_resize", &p.do_resize);
@@ -284,9 +306,9 @@ StatusOr<PreprocessorConfig> PreprocessorConfig::Load(const std::string& dir) {
   r.Get("do_pad", &p.do_pad);
   r.Get("do_image_splitting", &p.do_image_splitting);
   RETURN_IF_ERROR(r.status());
-  if (j.contains("size") && !j["size"].is_null()) {
-    if (!j["size"].is_object()) return InvalidArgument(path + ": field 'size' must be an object");
-    Reader s(j["size"], path + ": size");
+  ASSIGN_OR_RETURN(const json* size, OptionalObject(j, "size", path + ": field 'size' must be an object"));
+  if (size) {
+    Reader s(*size, path + ": size");
     s.Get("shortest_edge", &p.shortest_edge);
     s.Get("longest_edge", &p.longest_edge);
     RETURN_IF_ERROR(s.status());
@@ -303,20 +325,20 @@ StatusOr<PreprocessorConfig> PreprocessorConfig::Load(const std::string& dir) {
 
 StatusOr<ProcessorConfig> ProcessorConfig::Load(const std::string& dir) {
   ProcessorConfig p;
-  std::error_code ec;
   const std::string path = Join(dir, "processor_config.json");
-  if (std::filesystem::exists(path, ec)) {
-    ASSIGN_OR_RETURN(json j, ReadJson(path));
-    Reader r(j, path);
+  ASSIGN_OR_RETURN(const std::optional<json> file, ReadOptionalJson(path));
+  if (file) {
+    Reader r(*file, path);
     r.Get("image_seq_len", &p.image_seq_len);
     r.Get("chat_template", &p.chat_template);
     RETURN_IF_ERROR(r.status());
     if (p.image_seq_len <= 0) return InvalidArgument(path + ": image_seq_len must be positive");
   }
+  if (!p.chat_template.empty()) return p;
   const std::string tpath = Join(dir, "chat_template.json");
-  if (p.chat_template.empty() && std::filesystem::exists(tpath, ec)) {
-    ASSIGN_OR_RETURN(json j, ReadJson(tpath));
-    Reader r(j, tpath);
+  ASSIGN_OR_RETURN(const std::optional<json> tfile, ReadOptionalJson(tpath));
+  if (tfile) {
+    Reader r(*tfile, tpath);
     r.Get("chat_template", &p.chat_template);
     RETURN_IF_ERROR(r.status());
   }

@@ -11,6 +11,23 @@ std::vector<WeightSpec> DeclareIdefics2Weights(const Idefics2Config& c) {
   std::vector<WeightSpec> w;
   auto mat = [&](std::string name, int64_t out, int64_t in) { w.push_back({std::move(name), {out, in}, true}); };
   auto vec = [&](std::string name, std::vector<int64_t> shape) { w.push_back({std::move(name), std::move(shape), false}); };
+  // A SwiGLU MLP without biases: gate_proj and up_proj [inter, in], down_proj [out, inter].
+  auto swiglu = [&](const std::string& p, int64_t in, int64_t inter, int64_t out) {
+    mat(p + "gate_proj.weight", inter, in);
+    mat(p + "up_proj.weight", inter, in);
+    mat(p + "down_proj.weight", out, inter);
+  };
+  // What perceiver and text layers share after their input norms: attention projections (GQA: k/v have
+  // kv_dim rows), the post-attention RMSNorm and the SwiGLU MLP.
+  auto attention_and_mlp = [&](const std::string& p, int64_t hidden, int64_t q_dim, int64_t kv_dim,
+                               int64_t inter) {
+    mat(p + "self_attn.q_proj.weight", q_dim, hidden);
+    mat(p + "self_attn.k_proj.weight", kv_dim, hidden);
+    mat(p + "self_attn.v_proj.weight", kv_dim, hidden);
+    mat(p + "self_attn.o_proj.weight", hidden, q_dim);
+    vec(p + "post_attention_layernorm.weight", {hidden});
+    swiglu(p + "mlp.", hidden, inter, hidden);
+  };
 
   const VisionConfig& v = c.vision;
   const std::string vp = "model.vision_model.";
@@ -39,23 +56,15 @@ std::vector<WeightSpec> DeclareIdefics2Weights(const Idefics2Config& c) {
   const TextConfig& t = c.text;
   const PerceiverConfig& r = c.perceiver;
   const std::string cp = "model.connector.";
-  mat(cp + "modality_projection.gate_proj.weight", t.intermediate_size, v.hidden_size);
-  mat(cp + "modality_projection.up_proj.weight", t.intermediate_size, v.hidden_size);
-  mat(cp + "modality_projection.down_proj.weight", t.hidden_size, t.intermediate_size);
+  swiglu(cp + "modality_projection.", v.hidden_size, t.intermediate_size, t.hidden_size);
   const std::string pp = cp + "perceiver_resampler.";
   vec(pp + "latents", {r.resampler_n_latents, r.hidden_size});
   for (int64_t l = 0; l < r.resampler_depth; ++l) {
     const std::string p = pp + "layers." + std::to_string(l) + ".";
     vec(p + "input_latents_norm.weight", {r.hidden_size});
     vec(p + "input_context_norm.weight", {r.hidden_size});
-    mat(p + "self_attn.q_proj.weight", r.resampler_n_heads * r.resampler_head_dim, r.hidden_size);
-    mat(p + "self_attn.k_proj.weight", r.num_key_value_heads * r.resampler_head_dim, r.hidden_size);
-    mat(p + "self_attn.v_proj.weight", r.num_key_value_heads * r.resampler_head_dim, r.hidden_size);
-    mat(p + "self_attn.o_proj.weight", r.hidden_size, r.resampler_n_heads * r.resampler_head_dim);
-    vec(p + "post_attention_layernorm.weight", {r.hidden_size});
-    mat(p + "mlp.gate_proj.weight", 4 * r.hidden_size, r.hidden_size);
-    mat(p + "mlp.up_proj.weight", 4 * r.hidden_size, r.hidden_size);
-    mat(p + "mlp.down_proj.weight", r.hidden_size, 4 * r.hidden_size);
+    attention_and_mlp(p, r.hidden_size, r.resampler_n_heads * r.resampler_head_dim,
+                      r.num_key_value_heads * r.resampler_head_dim, 4 * r.hidden_size);
   }
   vec(pp + "norm.weight", {r.hidden_size});
 
@@ -64,14 +73,8 @@ std::vector<WeightSpec> DeclareIdefics2Weights(const Idefics2Config& c) {
   for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
     const std::string p = tp + "layers." + std::to_string(l) + ".";
     vec(p + "input_layernorm.weight", {t.hidden_size});
-    mat(p + "self_attn.q_proj.weight", t.num_attention_heads * t.head_dim, t.hidden_size);
-    mat(p + "self_attn.k_proj.weight", t.num_key_value_heads * t.head_dim, t.hidden_size);
-    mat(p + "self_attn.v_proj.weight", t.num_key_value_heads * t.head_dim, t.hidden_size);
-    mat(p + "self_attn.o_proj.weight", t.hidden_size, t.num_attention_heads * t.head_dim);
-    vec(p + "post_attention_layernorm.weight", {t.hidden_size});
-    mat(p + "mlp.gate_proj.weight", t.intermediate_size, t.hidden_size);
-    mat(p + "mlp.up_proj.weight", t.intermediate_size, t.hidden_size);
-    mat(p + "mlp.down_proj.weight", t.hidden_size, t.intermediate_size);
+    attention_and_mlp(p, t.hidden_size, t.num_attention_heads * t.head_dim,
+                      t.num_key_value_heads * t.head_dim, t.intermediate_size);
   }
   vec(tp + "norm.weight", {t.hidden_size});
   if (!c.tie_word_embeddings) mat("lm_head.weight", t.vocab_size, t.hidden_size);

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <string>
 
-#include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "kernels/norm.h"
+#include "model/swiglu.h"
 
 namespace idefics {
 
@@ -32,10 +32,8 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   float* ctx = ctx_.Get(S * Ht);     // [S, Ht] the context, never updated by the perceiver layers
   for (int64_t r0 = 0; r0 < S; r0 += block) {
     const int64_t m = std::min(block, S - r0);
-    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_gate, nullptr, g, pool_, mm_);
-    MatMul(vision + r0 * c_.vision.hidden_size, m, w_.proj_up, nullptr, u, pool_, mm_);
-    SiluMulInPlace(g, u, m * It, pool_);
-    MatMul(g, m, w_.proj_down, nullptr, ctx + r0 * Ht, pool_, mm_);
+    SwiGluMlp(vision + r0 * c_.vision.hidden_size, m, w_.proj_gate, w_.proj_up, w_.proj_down, g, u,
+              ctx + r0 * Ht, pool_, mm_);
   }
   if (dump) dump("connector_modality_projection", ctx, {nb_h, nb_w, Ht});
 
@@ -80,10 +78,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
     MatMul(a, nl, L.o, nullptr, o, pool_, mm_);
     for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
     RmsNorm(x, nl, Ht, L.post_norm, eps, o, pool_);
-    MatMul(o, nl, L.gate, nullptr, mg, pool_, mm_);
-    MatMul(o, nl, L.up, nullptr, mu, pool_, mm_);
-    SiluMulInPlace(mg, mu, nl * 4 * Ht, pool_);
-    MatMul(mg, nl, L.down, nullptr, o, pool_, mm_);
+    SwiGluMlp(o, nl, L.gate, L.up, L.down, mg, mu, o, pool_, mm_);
     for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];
   }
   RmsNorm(x, nl, Ht, w_.norm, eps, out, pool_);

@@ -8,10 +8,10 @@
 #include <set>
 #include <string>
 
-#include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
+#include "model/swiglu.h"
 
 namespace idefics {
 
@@ -154,7 +154,9 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const TextLayerWeights& L = w_.layers[l];
     RmsNorm(h, M, Ht, L.input_norm, eps, x, pool_);
-    MatMulMany(x, M, {&L.q, &L.k, &L.v}, {q, k, v}, pool_, mm_);  // one dispatch in decode
+    MatMul(x, M, L.q, nullptr, q, pool_, mm_);
+    MatMul(x, M, L.k, nullptr, k, pool_, mm_);
+    MatMul(x, M, L.v, nullptr, v, pool_, mm_);
     for (int64_t r = 0; r < M; ++r) {
       ApplyRope(q + r * qd, nh, half, cs + r * half, sn + r * half);
       ApplyRope(k + r * kvd, nkv, half, cs + r * half, sn + r * half);
@@ -190,9 +192,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
     // SwiGLU MLP in row blocks: the [rows, It] temporaries stay bounded for long prompts.
     for (int64_t r0 = 0; r0 < M; r0 += mlp_block) {
       const int64_t m = std::min(mlp_block, M - r0);
-      MatMulMany(x + r0 * Ht, m, {&L.gate, &L.up}, {g, u}, pool_, mm_);
-      SiluMulInPlace(g, u, m * It, pool_);
-      MatMul(g, m, L.down, nullptr, a, pool_, mm_);  // a is free again after o_proj
+      SwiGluMlp(x + r0 * Ht, m, L.gate, L.up, L.down, g, u, a, pool_, mm_);  // a is free again after o_proj
       for (int64_t i = 0; i < m * Ht; ++i) h[r0 * Ht + i] += a[i];
     }
     // transformers' hidden_states[i] for i < layers is the output of layer i - 1; the last entry is replaced

@@ -93,6 +93,20 @@ class Loader {
     return m;
   }
 
+  // The attention projections, post-attention norm and SwiGLU MLP that perceiver and text layers share
+  // (same parameter names under the layer prefix p), in the order the checkpoint declares them.
+  template <typename LayerWeights>
+  void AttentionAndMlp(const std::string& p, LayerWeights* lw) {
+    lw->q = Matrix(p + "self_attn.q_proj.weight");
+    lw->k = Matrix(p + "self_attn.k_proj.weight");
+    lw->v = Matrix(p + "self_attn.v_proj.weight");
+    lw->o = Matrix(p + "self_attn.o_proj.weight");
+    lw->post_norm = Vector(p + "post_attention_layernorm.weight");
+    lw->gate = Matrix(p + "mlp.gate_proj.weight");
+    lw->up = Matrix(p + "mlp.up_proj.weight");
+    lw->down = Matrix(p + "mlp.down_proj.weight");
+  }
+
   // A Linear weight: a quantized tensor of the folder is used in place (zero-copy); a float one is stored as
   // PlanMatrixFormat(name, cols, opts.matrix_format) (in place when the file already holds that format).
   WeightMatrix Matrix(const std::string& name) {
@@ -229,14 +243,7 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
     PerceiverLayerWeights lw;
     lw.latents_norm = L.Vector(p + "input_latents_norm.weight");
     lw.context_norm = L.Vector(p + "input_context_norm.weight");
-    lw.q = L.Matrix(p + "self_attn.q_proj.weight");
-    lw.k = L.Matrix(p + "self_attn.k_proj.weight");
-    lw.v = L.Matrix(p + "self_attn.v_proj.weight");
-    lw.o = L.Matrix(p + "self_attn.o_proj.weight");
-    lw.post_norm = L.Vector(p + "post_attention_layernorm.weight");
-    lw.gate = L.Matrix(p + "mlp.gate_proj.weight");
-    lw.up = L.Matrix(p + "mlp.up_proj.weight");
-    lw.down = L.Matrix(p + "mlp.down_proj.weight");
+    L.AttentionAndMlp(p, &lw);
     cw.layers.push_back(lw);
   }
   cw.norm = L.Vector(pp + "norm.weight");
@@ -248,14 +255,7 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
     const std::string p = tp + "layers." + std::to_string(l) + ".";
     TextLayerWeights lw;
     lw.input_norm = L.Vector(p + "input_layernorm.weight");
-    lw.q = L.Matrix(p + "self_attn.q_proj.weight");
-    lw.k = L.Matrix(p + "self_attn.k_proj.weight");
-    lw.v = L.Matrix(p + "self_attn.v_proj.weight");
-    lw.o = L.Matrix(p + "self_attn.o_proj.weight");
-    lw.post_norm = L.Vector(p + "post_attention_layernorm.weight");
-    lw.gate = L.Matrix(p + "mlp.gate_proj.weight");
-    lw.up = L.Matrix(p + "mlp.up_proj.weight");
-    lw.down = L.Matrix(p + "mlp.down_proj.weight");
+    L.AttentionAndMlp(p, &lw);
     t.layers.push_back(lw);
   }
   t.norm = L.Vector(tp + "norm.weight");

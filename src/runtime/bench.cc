@@ -130,21 +130,20 @@ StatusOr<Timed> TimeEncode(Idefics2Model& model, const std::vector<PixelImage>& 
     Timed t;
     Clock::time_point mark = Clock::now();
     double cpu_mark = CpuMs();
+    // Adds the wall and CPU time since the previous stage ended to one stage's totals.
+    auto lap = [&](double* wall_ms, double* cpu_ms) {
+      const Clock::time_point now = Clock::now();
+      const double cpu = CpuMs();
+      *wall_ms += Ms(mark, now);
+      *cpu_ms += cpu - cpu_mark;
+      mark = now;
+      cpu_mark = cpu;
+    };
     DumpFn hook = [&](const std::string& name, const float*, const std::vector<int64_t>&) {
       if (name == "vision_last_hidden_state") {
-        const Clock::time_point now = Clock::now();
-        const double cpu = CpuMs();
-        t.vision_ms += Ms(mark, now);
-        t.vision_cpu_ms += cpu - cpu_mark;
-        mark = now;
-        cpu_mark = cpu;
+        lap(&t.vision_ms, &t.vision_cpu_ms);
       } else if (name == "connector_output") {
-        const Clock::time_point now = Clock::now();
-        const double cpu = CpuMs();
-        t.connector_ms += Ms(mark, now);
-        t.connector_cpu_ms += cpu - cpu_mark;
-        mark = now;
-        cpu_mark = cpu;
+        lap(&t.connector_ms, &t.connector_cpu_ms);
       }
     };
     ASSIGN_OR_RETURN(std::vector<float> features, model.EncodeImages(images, hook));

@@ -29,12 +29,7 @@ StatusOr<PromptText> RenderPrompt(const GenerationRequest& request, const std::s
 }
 
 int64_t CountImagePlaceholders(std::string_view text) {
-  int64_t n = 0;
-  for (size_t pos = text.find(kImagePlaceholder); pos != std::string_view::npos;
-       pos = text.find(kImagePlaceholder, pos + kImagePlaceholder.size())) {
-    ++n;
-  }
-  return n;
+  return tokenizer::CountImageTokens(text, kImagePlaceholder);
 }
 
 StatusOr<PromptText> RenderPrompt(const GenerationRequest& request,

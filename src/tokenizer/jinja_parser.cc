@@ -150,6 +150,16 @@ class Parser {
     return Unsupported(pos, "{% " + tag + " %} tag");
   }
 
+  // The tail of an if / for block whose body stopped at tag `end` ("else" or end_tag, its "%}" not read yet):
+  // that "%}", then for "else" the else body up to end_tag and its "%}".
+  Status ParseElse(const std::string& end, const char* end_tag, Body* else_body) {
+    RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
+    if (end != "else") return Status::Ok();
+    std::string else_end;
+    RETURN_IF_ERROR(ParseBody({end_tag}, else_body, &else_end));
+    return ExpectKind(TokenKind::kBlockEnd, "'%}'");
+  }
+
   StatusOr<StmtPtr> ParseIf(size_t pos) {
     auto s = MakeStmt(Stmt::Kind::kIf, pos);
     while (true) {
@@ -160,11 +170,7 @@ class Parser {
       RETURN_IF_ERROR(ParseBody({"elif", "else", "endif"}, &body, &end));
       s->branches.emplace_back(std::move(cond), std::move(body));
       if (end == "elif") continue;
-      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
-      if (end == "else") {
-        RETURN_IF_ERROR(ParseBody({"endif"}, &s->else_body, &end));
-        RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
-      }
+      RETURN_IF_ERROR(ParseElse(end, "endif", &s->else_body));
       return s;
     }
   }
@@ -186,11 +192,7 @@ class Parser {
     RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
     std::string end;
     RETURN_IF_ERROR(ParseBody({"else", "endfor"}, &s->body, &end));
-    RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
-    if (end == "else") {
-      RETURN_IF_ERROR(ParseBody({"endfor"}, &s->else_body, &end));
-      RETURN_IF_ERROR(ExpectKind(TokenKind::kBlockEnd, "'%}'"));
-    }
+    RETURN_IF_ERROR(ParseElse(end, "endfor", &s->else_body));
     return s;
   }
 
@@ -243,25 +245,26 @@ class Parser {
     return e;
   }
 
-  StatusOr<ExprPtr> ParseOr() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParseAnd());
-    while (IsName("or")) {
-      const size_t pos = Advance().pos;
-      ASSIGN_OR_RETURN(ExprPtr r, ParseAnd());
-      e = Binary("or", std::move(e), std::move(r), pos);
+  // One left-associative binary level, as jinja2's parser loops: operand (op operand)*. ops are keywords
+  // (kName tokens such as "or") when keywords, else operator tokens.
+  StatusOr<ExprPtr> LeftAssociative(std::initializer_list<const char*> ops, bool keywords,
+                                    StatusOr<ExprPtr> (Parser::*operand)()) {
+    auto at_op = [&] {
+      for (const char* op : ops)
+        if (keywords ? IsName(op) : IsOp(op)) return true;
+      return false;
+    };
+    ASSIGN_OR_RETURN(ExprPtr e, (this->*operand)());
+    while (at_op()) {
+      const Token& t = Advance();
+      ASSIGN_OR_RETURN(ExprPtr r, (this->*operand)());
+      e = Binary(t.value, std::move(e), std::move(r), t.pos);
     }
     return e;
   }
 
-  StatusOr<ExprPtr> ParseAnd() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParseNot());
-    while (IsName("and")) {
-      const size_t pos = Advance().pos;
-      ASSIGN_OR_RETURN(ExprPtr r, ParseNot());
-      e = Binary("and", std::move(e), std::move(r), pos);
-    }
-    return e;
-  }
+  StatusOr<ExprPtr> ParseOr() { return LeftAssociative({"or"}, /*keywords=*/true, &Parser::ParseAnd); }
+  StatusOr<ExprPtr> ParseAnd() { return LeftAssociative({"and"}, /*keywords=*/true, &Parser::ParseNot); }
 
   StatusOr<ExprPtr> ParseNot() {
     if (IsName("not")) {
@@ -298,44 +301,13 @@ class Parser {
   }
 
   StatusOr<ExprPtr> ParseMath1() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParseConcat());
-    while (IsOp("+") || IsOp("-")) {
-      const Token& t = Advance();
-      ASSIGN_OR_RETURN(ExprPtr r, ParseConcat());
-      e = Binary(t.value, std::move(e), std::move(r), t.pos);
-    }
-    return e;
+    return LeftAssociative({"+", "-"}, /*keywords=*/false, &Parser::ParseConcat);
   }
-
-  StatusOr<ExprPtr> ParseConcat() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParseMath2());
-    while (IsOp("~")) {
-      const size_t pos = Advance().pos;
-      ASSIGN_OR_RETURN(ExprPtr r, ParseMath2());
-      e = Binary("~", std::move(e), std::move(r), pos);
-    }
-    return e;
-  }
-
+  StatusOr<ExprPtr> ParseConcat() { return LeftAssociative({"~"}, /*keywords=*/false, &Parser::ParseMath2); }
   StatusOr<ExprPtr> ParseMath2() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParsePow());
-    while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
-      const Token& t = Advance();
-      ASSIGN_OR_RETURN(ExprPtr r, ParsePow());
-      e = Binary(t.value, std::move(e), std::move(r), t.pos);
-    }
-    return e;
+    return LeftAssociative({"*", "/", "//", "%"}, /*keywords=*/false, &Parser::ParsePow);
   }
-
-  StatusOr<ExprPtr> ParsePow() {
-    ASSIGN_OR_RETURN(ExprPtr e, ParseUnary());
-    while (IsOp("**")) {
-      const size_t pos = Advance().pos;
-      ASSIGN_OR_RETURN(ExprPtr r, ParseUnary());
-      e = Binary("**", std::move(e), std::move(r), pos);
-    }
-    return e;
-  }
+  StatusOr<ExprPtr> ParsePow() { return LeftAssociative({"**"}, /*keywords=*/false, &Parser::ParseUnary); }
 
   StatusOr<ExprPtr> ParseUnary() {
     if (IsOp("-") || IsOp("+")) {

@@ -16,8 +16,10 @@ enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFix
 struct Field {
   uint32_t number = 0;
   uint32_t wire_type = 0;
-  uint64_t varint = 0;    // kVarint, kFixed32, kFixed64
-  std::string_view data;  // kLengthDelimited
+  uint64_t varint = 0;     // kVarint, kFixed32, kFixed64
+  std::string_view data;   // kLengthDelimited
+  size_t data_offset = 0;  // kLengthDelimited: file offset of `data`
+  size_t end_offset = 0;   // file offset just past the field (where errors about it point)
 };
 
 // Sequential reader over one message's bytes; offsets in errors are relative to the whole file.
@@ -28,7 +30,7 @@ class WireReader {
   bool done() const { return pos_ >= bytes_.size(); }
   size_t offset() const { return base_ + pos_; }
 
-  // Reads the next field; `data` offsets are reported via data_offset().
+  // Reads the next field (all but end_offset, which is offset() afterwards).
   Status Next(Field* f) {
     uint64_t key = 0;
     const size_t field_start = offset();
@@ -47,7 +49,7 @@ class WireReader {
         uint64_t len = 0;
         RETURN_IF_ERROR(ReadVarint(&len));
         if (len > bytes_.size() - pos_) return Error(offset(), "length-delimited field runs past the end");
-        data_offset_ = offset();
+        f->data_offset = offset();
         f->data = bytes_.substr(pos_, len);
         pos_ += len;
         return Status::Ok();
@@ -56,7 +58,6 @@ class WireReader {
         return Error(field_start, "unsupported wire type " + std::to_string(f->wire_type));
     }
   }
-  size_t data_offset() const { return data_offset_; }
 
  private:
   Status ReadVarint(uint64_t* v) {
@@ -84,8 +85,21 @@ class WireReader {
   std::string_view bytes_;
   size_t base_;
   size_t pos_ = 0;
-  size_t data_offset_ = 0;
 };
+
+// Calls fn(field) -> Status for each field of the message in `bytes` (at file offset `base`), in wire order,
+// stopping at the first error.
+template <typename Fn>
+Status ForEachField(std::string_view bytes, size_t base, Fn&& fn) {
+  WireReader r(bytes, base);
+  while (!r.done()) {
+    Field f;
+    RETURN_IF_ERROR(r.Next(&f));
+    f.end_offset = r.offset();
+    RETURN_IF_ERROR(fn(f));
+  }
+  return Status::Ok();
+}
 
 float AsFloat(uint64_t bits32) {
   const uint32_t u = static_cast<uint32_t>(bits32);
@@ -94,29 +108,26 @@ float AsFloat(uint64_t bits32) {
   return f;
 }
 
-Status ExpectWire(const Field& f, uint32_t wire, const char* field_name, size_t at) {
+Status ExpectWire(const Field& f, uint32_t wire, const char* field_name) {
   if (f.wire_type == wire) return Status::Ok();
   return InvalidArgument(std::string("field ") + field_name + " has wire type " +
                          std::to_string(f.wire_type) + ", expected " + std::to_string(wire) +
-                         " (near byte offset " + std::to_string(at) + ")");
+                         " (near byte offset " + std::to_string(f.end_offset) + ")");
 }
 
 Status ParsePiece(std::string_view bytes, size_t base, SentencePiece* p) {
-  WireReader r(bytes, base);
-  while (!r.done()) {
-    Field f;
-    RETURN_IF_ERROR(r.Next(&f));
+  return ForEachField(bytes, base, [&](const Field& f) -> Status {
     switch (f.number) {
       case 1:
-        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "SentencePiece.piece", r.offset()));
+        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "SentencePiece.piece"));
         p->piece.assign(f.data);
         break;
       case 2:
-        RETURN_IF_ERROR(ExpectWire(f, kFixed32, "SentencePiece.score", r.offset()));
+        RETURN_IF_ERROR(ExpectWire(f, kFixed32, "SentencePiece.score"));
         p->score = AsFloat(f.varint);
         break;
       case 3:
-        RETURN_IF_ERROR(ExpectWire(f, kVarint, "SentencePiece.type", r.offset()));
+        RETURN_IF_ERROR(ExpectWire(f, kVarint, "SentencePiece.type"));
         if (f.varint < 1 || f.varint > 6) {
           return InvalidArgument("SentencePiece.type " + std::to_string(f.varint) +
                                  " is not a known piece type");
@@ -126,16 +137,13 @@ Status ParsePiece(std::string_view bytes, size_t base, SentencePiece* p) {
       default:
         break;  // unknown fields are skipped, as protobuf does
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 Status ParseTrainerSpec(std::string_view bytes, size_t base, SentencePieceModel* m) {
-  WireReader r(bytes, base);
-  while (!r.done()) {
-    Field f;
-    RETURN_IF_ERROR(r.Next(&f));
-    if (f.wire_type != kVarint) continue;  // only scalar options matter here
+  return ForEachField(bytes, base, [&](const Field& f) -> Status {
+    if (f.wire_type != kVarint) return Status::Ok();  // only scalar options matter here
     const auto i32 = static_cast<int32_t>(static_cast<uint32_t>(f.varint));  // int32 -1 is a 10-byte varint
     switch (f.number) {
       case 3:
@@ -162,22 +170,19 @@ Status ParseTrainerSpec(std::string_view bytes, size_t base, SentencePieceModel*
       default:
         break;
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 Status ParseNormalizerSpec(std::string_view bytes, size_t base, SentencePieceModel* m) {
-  WireReader r(bytes, base);
-  while (!r.done()) {
-    Field f;
-    RETURN_IF_ERROR(r.Next(&f));
+  return ForEachField(bytes, base, [&](const Field& f) -> Status {
     switch (f.number) {
       case 1:
-        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "NormalizerSpec.name", r.offset()));
+        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "NormalizerSpec.name"));
         m->normalizer_name.assign(f.data);
         break;
       case 2:
-        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "NormalizerSpec.precompiled_charsmap", r.offset()));
+        RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "NormalizerSpec.precompiled_charsmap"));
         m->precompiled_charsmap_size = f.data.size();
         break;
       case 3:
@@ -192,38 +197,30 @@ Status ParseNormalizerSpec(std::string_view bytes, size_t base, SentencePieceMod
       default:
         break;
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 }  // namespace
 
 StatusOr<SentencePieceModel> ParseSentencePieceModel(std::string_view bytes, const std::string& name) {
   SentencePieceModel m;
-  WireReader r(bytes, 0);
-  auto ctx = [&](const Status& s) { return s.WithContext(name); };
-  while (!r.done()) {
-    Field f;
-    Status st = r.Next(&f);
-    if (!st.ok()) return ctx(st);
+  const Status st = ForEachField(bytes, 0, [&](const Field& f) -> Status {
     const bool nested = f.number >= 1 && f.number <= 3;
-    if (nested) {
-      st = ExpectWire(f, kLengthDelimited, "ModelProto submessage", r.offset());
-      if (!st.ok()) return ctx(st);
-    }
+    if (nested) RETURN_IF_ERROR(ExpectWire(f, kLengthDelimited, "ModelProto submessage"));
     if (f.number == 1) {
       SentencePiece p;
-      st = ParsePiece(f.data, r.data_offset(), &p);
-      if (!st.ok()) return ctx(st.WithContext("piece " + std::to_string(m.pieces.size())));
+      const Status ps = ParsePiece(f.data, f.data_offset, &p);
+      if (!ps.ok()) return ps.WithContext("piece " + std::to_string(m.pieces.size()));
       m.pieces.push_back(std::move(p));
     } else if (f.number == 2) {
-      st = ParseTrainerSpec(f.data, r.data_offset(), &m);
-      if (!st.ok()) return ctx(st.WithContext("trainer_spec"));
+      RETURN_IF_ERROR(ParseTrainerSpec(f.data, f.data_offset, &m).WithContext("trainer_spec"));
     } else if (f.number == 3) {
-      st = ParseNormalizerSpec(f.data, r.data_offset(), &m);
-      if (!st.ok()) return ctx(st.WithContext("normalizer_spec"));
+      RETURN_IF_ERROR(ParseNormalizerSpec(f.data, f.data_offset, &m).WithContext("normalizer_spec"));
     }
-  }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.WithContext(name);
   if (m.pieces.empty()) return InvalidArgument(name + ": not a SentencePiece model (no pieces)");
   const auto n = static_cast<int32_t>(m.pieces.size());
   for (const auto& [id, what] :

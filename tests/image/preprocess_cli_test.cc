@@ -25,6 +25,16 @@ void ExpectSameTensor(const SafetensorsFile& got, const SafetensorsFile& want, c
   EXPECT_EQ(std::memcmp(a->data, b->data, a->nbytes), 0) << name << " differs";
 }
 
+// The preprocess output at `path` holds the golden file's pixel_values and pixel_attention_mask exactly.
+void ExpectSameAsGolden(const std::string& path, const std::string& golden_relpath) {
+  auto got = SafetensorsFile::Open(path);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  auto want = test::OpenGolden(golden_relpath);
+  ASSERT_NE(want, nullptr);
+  ExpectSameTensor(**got, *want, "pixel_values");
+  ExpectSameTensor(**got, *want, "pixel_attention_mask");
+}
+
 TEST(PreprocessCli, SplitJpegMatchesGoldenBitForBit) {
   const std::string dir = test::MakeTempDir("ppcli");
   const std::string g = test::GoldenDir();
@@ -33,12 +43,7 @@ TEST(PreprocessCli, SplitJpegMatchesGoldenBitForBit) {
                                       "/images/photo_320x240.jpg --split --out " + dir + "/out.safetensors"),
                                   &out);
   ASSERT_EQ(rc, 0) << out;
-  auto got = SafetensorsFile::Open(dir + "/out.safetensors");
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  auto want = test::OpenGolden("image_processor/ip03_photo_jpg_split.safetensors");
-  ASSERT_NE(want, nullptr);
-  ExpectSameTensor(**got, *want, "pixel_values");
-  ExpectSameTensor(**got, *want, "pixel_attention_mask");
+  ExpectSameAsGolden(dir + "/out.safetensors", "image_processor/ip03_photo_jpg_split.safetensors");
 }
 
 TEST(PreprocessCli, SeveralImagesInOrderWithConfigDefaultSplitting) {
@@ -51,11 +56,7 @@ TEST(PreprocessCli, SeveralImagesInOrderWithConfigDefaultSplitting) {
           "/images/palette_250x100.png --out " + dir + "/o.safetensors"),
       &out);
   ASSERT_EQ(rc, 0) << out;
-  auto got = SafetensorsFile::Open(dir + "/o.safetensors");
-  ASSERT_TRUE(got.ok());
-  auto want = test::OpenGolden("image_processor/ip06_rgba_and_palette.safetensors");
-  ExpectSameTensor(**got, *want, "pixel_values");
-  ExpectSameTensor(**got, *want, "pixel_attention_mask");
+  ExpectSameAsGolden(dir + "/o.safetensors", "image_processor/ip06_rgba_and_palette.safetensors");
 }
 
 TEST(PreprocessCli, ErrorsExitOneAndNameTheFile) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "support/golden.h"
+#include "support/real_config.h"
 
 namespace idefics {
 namespace {
@@ -33,15 +34,8 @@ TEST(ModelConfig, LoadsTinyBWithSlidingWindow) {
 }
 
 TEST(ModelConfig, RealIdefics2ConfigDefaults) {
-  // The idefics2-8b config.json keys (spec §1.2): perceiver_config holds only model_type.
-  const char* text = R"({"architectures":["Idefics2ForConditionalGeneration"],"image_token_id":32001,
-    "model_type":"idefics2","perceiver_config":{"model_type":"idefics2"},
-    "text_config":{"max_position_embeddings":32768,"model_type":"mistral","pad_token_id":0,"rms_norm_eps":1e-05,
-                   "vocab_size":32003},
-    "tie_word_embeddings":false,"torch_dtype":"float32","use_cache":true,
-    "vision_config":{"hidden_size":1152,"image_size":980,"intermediate_size":4304,"model_type":"idefics2",
-                     "num_attention_heads":16,"num_hidden_layers":27,"patch_size":14}})";
-  auto c = Idefics2Config::Parse(text, "config.json");
+  // The idefics2-8b config.json (spec §1.2): perceiver_config holds only model_type.
+  auto c = Idefics2Config::Parse(test::kIdefics2_8bConfigJson, "config.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->text.hidden_size, 4096);
   EXPECT_EQ(c->text.num_key_value_heads, 8);

@@ -5,17 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "support/golden.h"
+#include "support/real_config.h"
 
 namespace idefics {
 namespace {
 
 TEST(WeightRegistry, RealIdefics2Inventory) {
-  const char* text = R"({"image_token_id":32001,"model_type":"idefics2","perceiver_config":{"model_type":"idefics2"},
-    "text_config":{"max_position_embeddings":32768,"model_type":"mistral","pad_token_id":0,"rms_norm_eps":1e-05,
-                   "vocab_size":32003},"tie_word_embeddings":false,
-    "vision_config":{"hidden_size":1152,"image_size":980,"intermediate_size":4304,"model_type":"idefics2",
-                     "num_attention_heads":16,"num_hidden_layers":27,"patch_size":14}})";
-  auto c = Idefics2Config::Parse(text, "config.json");
+  auto c = Idefics2Config::Parse(test::kIdefics2_8bConfigJson, "config.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto specs = DeclareIdefics2Weights(*c);
   EXPECT_EQ(specs.size(), 763u);

@@ -41,6 +41,19 @@ std::vector<float> ValidPatches(const std::vector<float>& g, int64_t n, int64_t 
   return r;
 }
 
+// AllClose at the golden tolerances; also records the largest difference under `table` (the tensor's row of
+// the summary printed at exit).
+::testing::AssertionResult CloseToGolden(const std::string& tag, const std::string& name,
+                                         const std::string& table, const float* ours, const float* golden,
+                                         size_t n) {
+  RecordMaxDiff(tag, table, ours, golden, n);
+  return AllClose(name, ours, golden, n, kAtol, kRtol);
+}
+::testing::AssertionResult CloseToGolden(const std::string& tag, const std::string& name, const float* ours,
+                                         const float* golden, size_t n) {
+  return CloseToGolden(tag, name, name, ours, golden, n);
+}
+
 TEST_P(ModelGoldenTest, MatchesTransformers) {
   const CaseParam& cp = GetParam();
   Idefics2Model* model = TinyModel(cp.model);
@@ -109,13 +122,11 @@ TEST_P(ModelGoldenTest, MatchesTransformers) {
         const auto& last = d.by_name["vision_last_hidden_state"].at(i).data;
         const std::vector<float> e_last = ValidPatches(g_vis_last, image_index, Ph, Pw, Hv, nb_h, nb_w);
         ASSERT_EQ(last.size(), e_last.size());
-        EXPECT_TRUE(AllClose("vision_last_hidden_state", last.data(), e_last.data(), last.size(), kAtol, kRtol));
-        RecordMaxDiff(tag, "vision_last_hidden_state", last.data(), e_last.data(), last.size());
+        EXPECT_TRUE(CloseToGolden(tag, "vision_last_hidden_state", last.data(), e_last.data(), last.size()));
         if (!g_vis_emb.empty()) {
           const auto& emb = d.by_name["vision_embeddings"].at(i).data;
           const std::vector<float> e = ValidPatches(g_vis_emb, image_index, Ph, Pw, Hv, nb_h, nb_w);
-          EXPECT_TRUE(AllClose("vision_embeddings", emb.data(), e.data(), e.size(), kAtol, kRtol));
-          RecordMaxDiff(tag, "vision_embeddings", emb.data(), e.data(), e.size());
+          EXPECT_TRUE(CloseToGolden(tag, "vision_embeddings", emb.data(), e.data(), e.size()));
         }
         if (!g_vis_hidden.empty()) {
           const int64_t n_layers = cfg.vision.num_hidden_layers;
@@ -125,20 +136,17 @@ TEST_P(ModelGoldenTest, MatchesTransformers) {
             std::vector<float> slab(g_vis_hidden.begin() + l * N * Ph * Pw * Hv,
                                     g_vis_hidden.begin() + (l + 1) * N * Ph * Pw * Hv);
             const std::vector<float> e = ValidPatches(slab, image_index, Ph, Pw, Hv, nb_h, nb_w);
-            EXPECT_TRUE(AllClose(name, hs.data(), e.data(), e.size(), kAtol, kRtol));
-            RecordMaxDiff(tag, "vision_hidden_states.*", hs.data(), e.data(), e.size());
+            EXPECT_TRUE(CloseToGolden(tag, name, "vision_hidden_states.*", hs.data(), e.data(), e.size()));
           }
         }
         if (!g_proj.empty()) {
           const auto& pr = d.by_name["connector_modality_projection"].at(i).data;
           const std::vector<float> e = ValidPatches(g_proj, image_index, Ph, Pw, Ht, nb_h, nb_w);
-          EXPECT_TRUE(AllClose("connector_modality_projection", pr.data(), e.data(), e.size(), kAtol, kRtol));
-          RecordMaxDiff(tag, "connector_modality_projection", pr.data(), e.data(), e.size());
+          EXPECT_TRUE(CloseToGolden(tag, "connector_modality_projection", pr.data(), e.data(), e.size()));
         }
         const float* ours = features.data() + i * nl * Ht;
         const float* exp = g_conn.data() + image_index * nl * Ht;
-        EXPECT_TRUE(AllClose("connector_output", ours, exp, nl * Ht, kAtol, kRtol));
-        RecordMaxDiff(tag, "connector_output", ours, exp, nl * Ht);
+        EXPECT_TRUE(CloseToGolden(tag, "connector_output", ours, exp, nl * Ht));
       }
     }
 
@@ -156,14 +164,11 @@ TEST_P(ModelGoldenTest, MatchesTransformers) {
       ASSERT_EQ(d.by_name[name].size(), 1u) << name;
       const auto& hs = d.by_name[name][0].data;
       const float* e = g_hidden.data() + ((l * B + b) * L + s.pad) * Ht;
-      EXPECT_TRUE(AllClose(name, hs.data(), e, T * Ht, kAtol, kRtol));
-      RecordMaxDiff(tag, "text_hidden_states.*", hs.data(), e, T * Ht);
+      EXPECT_TRUE(CloseToGolden(tag, name, "text_hidden_states.*", hs.data(), e, T * Ht));
     }
     const float* e_logits = g_logits.data() + (b * L + s.pad) * V;
-    EXPECT_TRUE(AllClose("logits", logits.data(), e_logits, T * V, kAtol, kRtol));
-    RecordMaxDiff(tag, "logits", logits.data(), e_logits, T * V);
-    EXPECT_TRUE(AllClose("logits_last", logits.data() + (T - 1) * V, g_last.data() + b * V, V, kAtol, kRtol));
-    RecordMaxDiff(tag, "logits_last", logits.data() + (T - 1) * V, g_last.data() + b * V, V);
+    EXPECT_TRUE(CloseToGolden(tag, "logits", logits.data(), e_logits, T * V));
+    EXPECT_TRUE(CloseToGolden(tag, "logits_last", logits.data() + (T - 1) * V, g_last.data() + b * V, V));
 
     // Greedy decoding with the KV cache, one token at a time.
     std::vector<float> step(logits.end() - V, logits.end());

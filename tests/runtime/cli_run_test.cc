@@ -18,6 +18,17 @@ std::string Cli(const std::string& args, int* code, bool with_stderr = false) {
   return out;
 }
 
+// Runs `idefics <args>` (with --json) and parses what it prints. A non-zero exit or output that is not JSON
+// fails the test; the caller stops on a discarded value.
+nlohmann::json CliJson(const std::string& args) {
+  int code = -1;
+  const std::string out = Cli(args, &code);
+  EXPECT_EQ(code, 0) << out;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << out;
+  return j;
+}
+
 std::string TinyA() {
   return test::TinyModelDir("idefics2-tiny-a");
 }
@@ -29,14 +40,9 @@ TEST(CliRunTest, JsonGivesGoldenIds) {
   for (const char* model : {"idefics2-tiny-a", "idefics2-tiny-b"}) {
     SCOPED_TRACE(model);
     const test::ModelCase c = test::FindCase(model, "one_image");
-    int code = -1;
-    const std::string out =
-        Cli("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
-                " --prompt 'What is shown in this image?' --json --max-tokens 16 --no-split",
-            &code);
-    ASSERT_EQ(code, 0) << out;
-    auto j = nlohmann::json::parse(out, nullptr, false);
-    ASSERT_FALSE(j.is_discarded()) << out;
+    nlohmann::json j = CliJson("run --model " + test::TinyModelDir(model) + " --image " + Photo() +
+                               " --prompt 'What is shown in this image?' --json --max-tokens 16 --no-split");
+    ASSERT_FALSE(j.is_discarded());
     EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
     // The CLI bans image tokens and stops at EOS / <end_of_utterance>; the goldens hit neither.
     EXPECT_EQ(j["generated_ids"].get<std::vector<int64_t>>(), c.generated_ids);
@@ -52,14 +58,12 @@ TEST(CliRunTest, JsonGivesGoldenIds) {
 
 TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "text_only");
-  int code = -1;
-  const std::string json =
-      Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16", &code);
-  ASSERT_EQ(code, 0);
-  auto j = nlohmann::json::parse(json, nullptr, false);
+  nlohmann::json j =
+      CliJson("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --json --max-tokens 16");
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
   EXPECT_EQ(j["generated_ids"].get<std::vector<int64_t>>(), c.generated_ids);
+  int code = -1;
   const std::string text =
       Cli("run --model " + TinyA() + " --prompt 'Say hi to the sea.' --max-tokens 16 --quiet", &code);
   ASSERT_EQ(code, 0);
@@ -68,20 +72,14 @@ TEST(CliRunTest, StreamsTextAndTextOnlyPrompt) {
 
 TEST(CliRunTest, RawModeAndSystem) {
   const test::ModelCase c = test::FindCase("idefics2-tiny-a", "one_image");
-  int code = -1;
-  const std::string out =
-      Cli("run --model " + TinyA() + " --image " + Photo() +
+  nlohmann::json j =
+      CliJson("run --model " + TinyA() + " --image " + Photo() +
               " --raw --prompt \"$(printf 'User:<image>What is shown in this image?<end_of_utterance>\\n"
-              "Assistant:')\" --json --max-tokens 16",
-          &code);
-  ASSERT_EQ(code, 0) << out;
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << out;
+              "Assistant:')\" --json --max-tokens 16");
+  ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["prompt_ids"].get<std::vector<int64_t>>(), c.input_ids);
-  const std::string sys =
-      Cli("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2", &code);
-  ASSERT_EQ(code, 0);
-  auto k = nlohmann::json::parse(sys, nullptr, false);
+  nlohmann::json k =
+      CliJson("run --model " + TinyA() + " --system 'Be brief.' --prompt hi --json --max-tokens 2");
   ASSERT_FALSE(k.is_discarded());
   EXPECT_GT(k["prompt_ids"].size(), 10u);
 }

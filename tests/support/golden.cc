@@ -43,22 +43,27 @@ std::unique_ptr<SafetensorsFile> OpenGolden(const std::string& relpath) {
   return std::move(f).value();
 }
 
-std::vector<float> GoldenF32(const SafetensorsFile& f, const std::string& name) {
+namespace {
+// Tensor `name` of f read by `read` (ReadAsF32 / ReadAsI64); a missing tensor or a failed read fails the
+// test and gives an empty vector.
+template <typename T>
+std::vector<T> GoldenTensor(const SafetensorsFile& f, const std::string& name,
+                            StatusOr<std::vector<T>> (*read)(const TensorInfo&)) {
   const TensorInfo* t = f.Find(name);
   EXPECT_NE(t, nullptr) << f.path() << " has no tensor " << name;
   if (!t) return {};
-  auto v = ReadAsF32(*t);
+  auto v = read(*t);
   EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return v.ok() ? std::move(v).value() : std::vector<float>{};
+  return v.ok() ? std::move(v).value() : std::vector<T>{};
+}
+}  // namespace
+
+std::vector<float> GoldenF32(const SafetensorsFile& f, const std::string& name) {
+  return GoldenTensor<float>(f, name, &ReadAsF32);
 }
 
 std::vector<int64_t> GoldenI64(const SafetensorsFile& f, const std::string& name) {
-  const TensorInfo* t = f.Find(name);
-  EXPECT_NE(t, nullptr) << f.path() << " has no tensor " << name;
-  if (!t) return {};
-  auto v = ReadAsI64(*t);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return v.ok() ? std::move(v).value() : std::vector<int64_t>{};
+  return GoldenTensor<int64_t>(f, name, &ReadAsI64);
 }
 
 ::testing::AssertionResult AllClose(const std::string& what, const float* actual, const float* expected, size_t n,
