@@ -154,9 +154,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const TextLayerWeights& L = w_.layers[l];
     RmsNorm(h, M, Ht, L.input_norm, eps, x, pool_);
-    MatMul(x, M, L.q, nullptr, q, pool_, mm_);
-    MatMul(x, M, L.k, nullptr, k, pool_, mm_);
-    MatMul(x, M, L.v, nullptr, v, pool_, mm_);
+    MatMulMany(x, M, {&L.q, &L.k, &L.v}, {q, k, v}, pool_, mm_);  // one dispatch in decode
     for (int64_t r = 0; r < M; ++r) {
       ApplyRope(q + r * qd, nh, half, cs + r * half, sn + r * half);
       ApplyRope(k + r * kvd, nkv, half, cs + r * half, sn + r * half);
