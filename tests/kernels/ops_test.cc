@@ -250,6 +250,28 @@ TEST(OpsTest, ExpAgainstDoubleTruth) {
   }
 }
 
+// The AVX2 exp applies 2^n as two exact powers instead of vscalefps: the same values as the AVX-512 one,
+// including gradual underflow, overflow and NaN.
+TEST(OpsTest, Avx2ExpIsBitwiseTheAvx512Exp) {
+  const std::vector<OpsFamily> fams = SimdFamilies();
+  if (fams.size() < 2) GTEST_SKIP() << "needs both AVX2 and AVX-512 (or IDEFICS_ISA caps it)";
+  std::vector<float> x;
+  for (float v = -110.f; v < 92.f; v += 0.00731f) x.push_back(v);
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  x.push_back(std::numeric_limits<float>::infinity());
+  x.push_back(-std::numeric_limits<float>::infinity());
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> a(n), b(n);
+  fams[0].exp(x.data(), a.data(), n);
+  fams[1].exp(x.data(), b.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t ua, ub;
+    std::memcpy(&ua, &a[i], 4);
+    std::memcpy(&ub, &b[i], 4);
+    ASSERT_EQ(ua, ub) << "x=" << x[i] << " " << a[i] << " vs " << b[i];
+  }
+}
+
 TEST(OpsTest, ActivationsAgainstDoubleTruthAndTwins) {
   std::vector<float> x;
   for (float v = -20.f; v < 20.f; v += 0.0037f) x.push_back(v);
