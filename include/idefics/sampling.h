@@ -17,6 +17,10 @@ struct SamplingParams {
   float top_p = 1.0f;               // nucleus: keep the smallest set with probability mass >= top_p; 1 = off
   float min_p = 0.0f;               // drop tokens with p < min_p * p(most likely); 0 = off
   float repetition_penalty = 1.0f;  // > 0; 1 = off; applied over prompt + generated ids, also when greedy
+  // OpenAI's penalties over the generated ids only (also when greedy): logit -= frequency_penalty * count
+  // + presence_penalty * (count > 0). 0 = off; the API allows [-2, 2].
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
   uint64_t seed = 0;                // RNG seed (std::mt19937_64); same seed + same logits -> same tokens
 };
 

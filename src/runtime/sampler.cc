@@ -61,6 +61,19 @@ void ApplyRepetitionPenalty(float penalty, std::span<const int32_t> context_ids,
   }
 }
 
+// OpenAI: logit[j] -= frequency * c[j] + presence * (c[j] > 0), c[j] = occurrences of j in the generated ids.
+void ApplyPresenceFrequency(float presence, float frequency, std::span<const int32_t> generated,
+                            std::span<float> logits) {
+  if ((presence == 0.0f && frequency == 0.0f) || generated.empty()) return;
+  std::vector<int32_t> count(logits.size(), 0);
+  for (int32_t id : generated) {
+    if (id >= 0 && static_cast<size_t>(id) < logits.size()) ++count[id];
+  }
+  for (size_t j = 0; j < logits.size(); ++j) {
+    if (count[j] > 0) logits[j] -= frequency * static_cast<float>(count[j]) + presence;
+  }
+}
+
 void ApplyTopK(int32_t top_k, std::span<float> logits) {
   if (top_k <= 0 || static_cast<size_t>(top_k) >= logits.size()) return;
   std::vector<float> v(logits.begin(), logits.end());
@@ -109,8 +122,10 @@ void ApplyMinP(float min_p, std::span<float> logits) {
 }  // namespace
 
 void ProcessLogits(const SamplingParams& p, std::span<const int32_t> context_ids,
-                   std::span<const int32_t> banned_ids, std::span<float> logits) {
+                   std::span<const int32_t> banned_ids, std::span<float> logits,
+                   std::span<const int32_t> generated_ids) {
   ApplyRepetitionPenalty(p.repetition_penalty, context_ids, logits);
+  ApplyPresenceFrequency(p.presence_penalty, p.frequency_penalty, generated_ids, logits);
   for (int32_t id : banned_ids) {
     if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[id] = kNegInf;
   }
@@ -159,8 +174,9 @@ double Sampler::Uniform() {
   return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0);
 }
 
-int32_t Sampler::Next(std::span<float> logits, std::span<const int32_t> context_ids) {
-  ProcessLogits(params_, context_ids, banned_, logits);
+int32_t Sampler::Next(std::span<float> logits, std::span<const int32_t> context_ids,
+                      std::span<const int32_t> generated_ids) {
+  ProcessLogits(params_, context_ids, banned_, logits, generated_ids);
   if (params_.greedy) return ArgMax(logits);
   return SampleCategorical(logits, Uniform());
 }

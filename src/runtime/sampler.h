@@ -14,6 +14,7 @@ namespace idefics {
 // Applies the processors of `p` to logits in place, in transformers' order (generate() with do_sample):
 //   1. repetition penalty over `context_ids` (prompt + generated so far; each distinct id once):
 //      logit > 0 -> logit / r, else logit * r          (RepetitionPenaltyLogitsProcessor)
+//   1b. OpenAI presence / frequency penalties over `generated_ids`: logit -= frequency * count + presence
 //   2. banned ids -> -inf                                (NoBadWordsLogitsProcessor, single-token words)
 //   3. temperature: logit / T                            (TemperatureLogitsWarper; skipped when greedy)
 //   4. top-k: keep logits >= the k-th largest (ties kept)         (TopKLogitsWarper; skipped when greedy)
@@ -22,7 +23,8 @@ namespace idefics {
 //   6. min-p: drop tokens with prob < min_p * max prob   (MinPLogitsWarper; skipped when greedy)
 // Filtered logits become -inf. Steps 3-6 are only meaningful for sampling and are skipped when p.greedy.
 void ProcessLogits(const SamplingParams& p, std::span<const int32_t> context_ids,
-                   std::span<const int32_t> banned_ids, std::span<float> logits);
+                   std::span<const int32_t> banned_ids, std::span<float> logits,
+                   std::span<const int32_t> generated_ids = {});
 
 // Index of the largest logit, the lowest index on ties; -1 when no logit is a number above -inf.
 int32_t ArgMax(std::span<const float> logits);
@@ -38,8 +40,10 @@ class Sampler {
   Sampler(const SamplingParams& params, std::vector<int32_t> banned_ids);
 
   // Picks the next token from `logits` (modified in place: [vocab]). context_ids: prompt + generated ids,
-  // used by the repetition penalty. Returns -1 only when every logit is -inf/NaN after filtering.
-  int32_t Next(std::span<float> logits, std::span<const int32_t> context_ids);
+  // used by the repetition penalty; generated_ids: the presence / frequency penalties' window. Returns -1
+  // only when every logit is -inf/NaN after filtering.
+  int32_t Next(std::span<float> logits, std::span<const int32_t> context_ids,
+               std::span<const int32_t> generated_ids = {});
 
   const SamplingParams& params() const { return params_; }
   const std::vector<int32_t>& banned_ids() const { return banned_; }

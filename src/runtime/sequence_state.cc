@@ -22,7 +22,7 @@ SequenceState::Step SequenceState::Advance(std::span<float> logits) {
     step.finish = s.finish;
     return step;
   }
-  const int32_t token = s.sampler.Next(logits, s.context);
+  const int32_t token = s.sampler.Next(logits, s.context, s.generated);
   if (token < 0) {
     // Every logit was -inf or NaN (only possible with broken weights): end rather than invent a token.
     s.finish = step.finish = FinishReason::kStop;

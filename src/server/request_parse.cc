@@ -176,9 +176,8 @@ std::variant<ChatRequest, ApiError> ParseChatRequest(const std::string& body_tex
     if (auto k = r.Integer("top_k", 0, 1 << 30)) req.sampling.top_k = static_cast<int32_t>(*k);
     if (auto p = r.Number("min_p", 0.0, 1.0)) req.sampling.min_p = static_cast<float>(*p);
     if (auto p = r.Number("repeat_penalty", 0.01, 100.0)) req.sampling.repetition_penalty = static_cast<float>(*p);
-    // Accepted for compatibility, not applied (documented in docs/server.md).
-    r.Number("presence_penalty", -2.0, 2.0);
-    r.Number("frequency_penalty", -2.0, 2.0);
+    if (auto p = r.Number("presence_penalty", -2.0, 2.0)) req.sampling.presence_penalty = static_cast<float>(*p);
+    if (auto p = r.Number("frequency_penalty", -2.0, 2.0)) req.sampling.frequency_penalty = static_cast<float>(*p);
     if (const json* s = r.Find("seed")) {
       if (s->is_number_unsigned()) req.sampling.seed = s->get<uint64_t>();
       else if (s->is_number_integer()) req.sampling.seed = static_cast<uint64_t>(s->get<int64_t>());

@@ -41,6 +41,28 @@ TEST(SamplerTest, RepetitionPenaltyDividesPositiveMultipliesNegativeOnce) {
   EXPECT_FLOAT_EQ(l[3], 0.5f);
 }
 
+// OpenAI semantics: over the generated ids only, logit -= frequency * count + presence * (count > 0).
+TEST(SamplerTest, PresenceAndFrequencyPenaltiesCountGeneratedIds) {
+  SamplingParams p;  // greedy: the penalties still apply
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  std::vector<float> l = {4.0f, -1.0f, 3.0f, 0.5f};
+  const std::vector<int32_t> prompt_and_generated = {3, 3, 0, 2, 2, 2};  // the prompt (3, 3) is not counted
+  const std::vector<int32_t> generated = {0, 2, 2, 2, 77, -1};          // out-of-range ids are ignored
+  ProcessLogits(p, prompt_and_generated, {}, l, generated);
+  EXPECT_FLOAT_EQ(l[0], 4.0f - 0.25f - 0.5f);
+  EXPECT_FLOAT_EQ(l[1], -1.0f);
+  EXPECT_FLOAT_EQ(l[2], 3.0f - 0.75f - 0.5f);
+  EXPECT_FLOAT_EQ(l[3], 0.5f);
+  // Negative penalties (allowed by the API) encourage repeats; a sampler applies them at every step.
+  p.presence_penalty = -2.0f;
+  p.frequency_penalty = 0.0f;
+  Sampler s(p, {});
+  std::vector<float> m = {1.0f, 0.0f};
+  const std::vector<int32_t> gen = {1};
+  EXPECT_EQ(s.Next(m, gen, gen), 1);
+}
+
 TEST(SamplerTest, BannedIdsNeverChosen) {
   SamplingParams p;
   std::vector<float> l = {0.0f, 10.0f, 9.0f, 1.0f};

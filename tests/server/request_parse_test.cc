@@ -55,8 +55,10 @@ TEST(RequestParseTest, SamplingFields) {
   ChatRequest r = Ok(R"({"messages": [{"role": "user", "content": "hi"}], "temperature": 0, "top_p": 0.5,
       "top_k": 40, "min_p": 0.1, "repeat_penalty": 1.2, "seed": 7, "max_tokens": 9, "stop": "END",
       "stream": true, "stream_options": {"include_usage": true}, "do_image_splitting": true, "n": 1,
-      "presence_penalty": 0, "user": "u", "temperature_unknown_extra": 3})");
+      "presence_penalty": 0.5, "frequency_penalty": -1, "user": "u", "temperature_unknown_extra": 3})");
   EXPECT_TRUE(r.sampling.greedy);
+  EXPECT_FLOAT_EQ(r.sampling.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(r.sampling.frequency_penalty, -1.0f);
   EXPECT_FLOAT_EQ(r.sampling.top_p, 0.5f);
   EXPECT_EQ(r.sampling.top_k, 40);
   EXPECT_FLOAT_EQ(r.sampling.min_p, 0.1f);
