@@ -134,6 +134,35 @@ void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot) {
   SetCounters(st, s, static_cast<double>(c.bytes.size()));
 }
 
+// The bf16 GEMM from weights packed once (PackBf16Panels, as the vision encoder and connector run).
+void BM_MatMulPanels(benchmark::State& st, Shape s) {
+  WeightCache& c = Weights(WeightFormat::kBF16, s.N, s.K);
+  std::unique_ptr<void, decltype(&std::free)> panels(std::aligned_alloc(64, Bf16PanelBytes(s.N, s.K)), &std::free);
+  PackBf16Panels(c.w, panels.get(), &Pool());
+  WeightMatrix w = c.w;
+  w.panels = panels.get();
+  std::vector<float> x(s.M * s.K), y(s.M * s.N);
+  FillRandom(x.data(), x.size(), 7, 1.f);
+  MatMulOptions opt;
+  opt.bf16_dot = true;
+  for (auto _ : st) {
+    MatMul(x.data(), s.M, w, nullptr, y.data(), &Pool(), opt);
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetCounters(st, s, static_cast<double>(c.bytes.size()));
+}
+
+// Packing a matrix into bf16 GEMM panels (done once per image-side matrix).
+void BM_PackPanels(benchmark::State& st, Shape s, WeightFormat f) {
+  WeightCache& c = Weights(f, s.N, s.K);
+  std::unique_ptr<void, decltype(&std::free)> panels(std::aligned_alloc(64, Bf16PanelBytes(s.N, s.K)), &std::free);
+  for (auto _ : st) {
+    PackBf16Panels(c.w, panels.get(), &Pool());
+    benchmark::DoNotOptimize(panels.get());
+  }
+  SetCounters(st, s, static_cast<double>(c.bytes.size()));
+}
+
 #if defined(IDEFICS_HAVE_SIMD)
 // The vdpbf16ps GEMV that MatMul does not use (it measured slower than the exact bf16 -> f32 GEMV).
 void BM_GemvBf16Dot(benchmark::State& st, Shape s) {
@@ -255,6 +284,11 @@ const Shape kGemmShapes[] = {
     {"vision_fc1_M4900_1152to4304", 4900, 1152, 4304},
     {"text_gate_up_M512_4096to14336", 512, 4096, 14336},
     {"vision_qkv_M1225_1152to1152", 1225, 1152, 1152},
+    {"proj_gate_M256_1152to14336", 256, 1152, 14336},
+    {"proj_down_M256_14336to4096", 256, 14336, 4096},
+    {"perceiver_mlp_M64_4096to16384", 64, 4096, 16384},
+    {"perceiver_kv_M4964_4096to384", 4964, 4096, 384},
+    {"text_q_M128_4096to4096", 128, 4096, 4096},
 };
 
 struct Registrar {
@@ -308,6 +342,15 @@ struct Registrar {
             ->Unit(benchmark::kMillisecond)
             ->MinTime(1.0);
       }
+      for (const Fmt& f : fmts)
+        if (f.f == WeightFormat::kBF16 && !f.bf16_dot)
+          Timing(benchmark::RegisterBenchmark((std::string("Pack/") + s.name + "/bf16").c_str(), BM_PackPanels,
+                                              s, f.f))
+              ->Unit(benchmark::kMillisecond);
+      Timing(benchmark::RegisterBenchmark((std::string("Gemm/") + s.name + "/bf16dot_panels").c_str(),
+                                          BM_MatMulPanels, s))
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(1.0);
 #if defined(IDEFICS_HAVE_OPENBLAS)
       Timing(benchmark::RegisterBenchmark((std::string("Gemm/") + s.name + "/openblas_sgemm").c_str(),
                                           BM_OpenBlas, s))

@@ -163,10 +163,8 @@ void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, in
       continue;
     }
     uint16_t* t = tmp16 + j * (2 * kp);
-    if (w.format == WeightFormat::kBF16 && kc % 2 == 0) {
-      src[j] = reinterpret_cast<const float*>(reinterpret_cast<const uint16_t*>(w.row(n0 + j)) + k0);
-      continue;
-    }
+    // bf16 rows are copied too, not transposed in place: one sequential copy per row streams (prefetched),
+    // while the transpose reading 64 rows 64 bytes at a time stalled on every line (2x slower packing).
     if (w.format == WeightFormat::kBF16) {
       std::memcpy(t, reinterpret_cast<const uint16_t*>(w.row(n0 + j)) + k0, 2 * kc);
     } else {
@@ -326,39 +324,74 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
   }
 }
 
-void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
-              float* y, int64_t n0, int64_t n1, float* pack) {
-  const int64_t N = w.rows, Kp = (K + 1) / 2 * 2;
-  uint32_t* packed = reinterpret_cast<uint32_t*>(pack);
-  float* tmpf = pack + kPackedFloats;
-  uint16_t* tmp16 = reinterpret_cast<uint16_t*>(tmpf + kTmpFloats);
-  constexpr int64_t kPanelWords = kKCB / 2 * kNR;
+namespace {
+
+// The bf16 GEMM over rows [m0, m1), columns [n0, n1). `panel(nc0, p, k0, kc)` returns the packed k-block
+// [k0, k0 + kc) of the p-th 64-column panel from column nc0, as k-pairs × 64 words (packing it if needed).
+template <typename PanelFn>
+void GemmBf16Loop(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, int64_t N, const float* bias,
+                  float* y, int64_t n0, int64_t n1, PanelFn&& panel) {
+  const int64_t Kp = (K + 1) / 2 * 2;
   for (int64_t nc0 = n0; nc0 < n1; nc0 += kNC) {
     const int64_t nc1 = std::min(n1, nc0 + kNC);
     const int panels = static_cast<int>((nc1 - nc0 + kNR - 1) / kNR);
     for (int64_t k0 = 0; k0 < K; k0 += kKCB) {
       const int64_t kc = std::min(kKCB, K - k0);
-      for (int p = 0; p < panels; ++p) {
-        const int nvalid = static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR));
-        PackPanelBf16(w, nc0 + p * kNR, nvalid, k0, kc, tmpf, tmp16, packed + p * kPanelWords);
-      }
+      const uint32_t* bps[kNC / kNR];
+      for (int p = 0; p < panels; ++p) bps[p] = panel(nc0, p, k0, kc);
       for (int64_t mc0 = m0; mc0 < m1; mc0 += kMC) {
         const int64_t mc1 = std::min(m1, mc0 + kMC);
         for (int p = 0; p < panels; ++p) {
           __mmask16 mk[4];
           ColumnMasks(static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), mk);
-          const uint32_t* bp = packed + p * kPanelWords;
           for (int64_t m = mc0; m < mc1; m += kMR) {
             const int mr = static_cast<int>(std::min<int64_t>(kMR, mc1 - m));
             RunTile<uint16_t, uint32_t, TileBf16<1>, TileBf16<2>, TileBf16<3>, TileBf16<4>, TileBf16<5>,
-                    TileBf16<6>>(mr, xb + m * Kp + k0, Kp, bp, (kc + 1) / 2, y + m * N + nc0 + p * kNR, N, mk,
-                                 k0 > 0);
+                    TileBf16<6>>(mr, xb + m * Kp + k0, Kp, bps[p], (kc + 1) / 2, y + m * N + nc0 + p * kNR, N,
+                                 mk, k0 > 0);
           }
         }
       }
     }
     AddBias(bias, y, N, m0, m1, nc0, nc1);
   }
+}
+
+}  // namespace
+
+void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
+              float* y, int64_t n0, int64_t n1, float* pack) {
+  uint32_t* packed = reinterpret_cast<uint32_t*>(pack);
+  float* tmpf = pack + kPackedFloats;
+  uint16_t* tmp16 = reinterpret_cast<uint16_t*>(tmpf + kTmpFloats);
+  constexpr int64_t kPanelWords = kKCB / 2 * kNR;
+  GemmBf16Loop(xb, K, m0, m1, w.rows, bias, y, n0, n1, [&](int64_t nc0, int p, int64_t k0, int64_t kc) {
+    const int nvalid = static_cast<int>(std::min<int64_t>(kNR, std::min(n1, nc0 + kNC) - nc0 - p * kNR));
+    uint32_t* out = packed + p * kPanelWords;
+    PackPanelBf16(w, nc0 + p * kNR, nvalid, k0, kc, tmpf, tmp16, out);
+    return static_cast<const uint32_t*>(out);
+  });
+}
+
+void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out, float* pack) {
+  const int64_t K = w.cols, kpairs = (K + 1) / 2;
+  float* tmpf = pack + kPackedFloats;
+  uint16_t* tmp16 = reinterpret_cast<uint16_t*>(tmpf + kTmpFloats);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int nvalid = static_cast<int>(std::min<int64_t>(kNR, w.rows - p * kNR));
+    for (int64_t k0 = 0; k0 < K; k0 += kKCB)
+      PackPanelBf16(w, p * kNR, nvalid, k0, std::min(kKCB, K - k0), tmpf, tmp16, out + (p * kpairs + k0 / 2) * kNR);
+  }
+}
+
+void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+                    const float* bias, float* y, int64_t n0, int64_t n1) {
+  IDEFICS_CHECK(n0 % kNR == 0);
+  const int64_t kpairs = (K + 1) / 2;
+  const uint32_t* panels = static_cast<const uint32_t*>(w.panels);
+  GemmBf16Loop(xb, K, m0, m1, w.rows, bias, y, n0, n1, [&](int64_t nc0, int p, int64_t k0, int64_t) {
+    return panels + ((nc0 / kNR + p) * kpairs + k0 / 2) * kNR;
+  });
 }
 
 }  // namespace idefics::kern::avx512

@@ -3,6 +3,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -56,6 +57,17 @@ const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* p
   return xb;
 }
 
+#if defined(IDEFICS_HAVE_SIMD)
+// The calling thread's GEMM packing scratch (either ISA's panels: ActiveIsa() may change between calls in
+// tests).
+float* PackScratch() {
+  thread_local kern::AlignedPtr<float> pack;
+  if (!pack)
+    pack = kern::AllocAligned<float>(std::max(kern::avx512::GemmPackFloats(), kern::avx2::GemmPackFloats()));
+  return pack.get();
+}
+#endif
+
 void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
           const MatMulOptions& opt, Isa isa) {
   const int64_t N = w.rows;
@@ -101,20 +113,33 @@ void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
           [&](int64_t n0, int64_t n1) { kern::scalar::GemvFloat(x, M, w, bias, y, n0, n1); });
 }
 
+// Whether Gemm runs w on bf16 dot products (and so needs x converted by ToBf16Padded).
+bool GemmUsesBf16(const WeightMatrix& w, const MatMulOptions& opt, Isa isa) {
+  return (w.panels != nullptr && w.data == nullptr) ||
+         (opt.bf16_dot && w.format != WeightFormat::kF32 && isa != Isa::kAvx2);
+}
+
+// xb_given: x already converted by ToBf16Padded (MatMulMany shares one conversion), or null.
 void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
-          const MatMulOptions& opt, Isa isa) {
+          const MatMulOptions& opt, Isa isa, const uint16_t* xb_given = nullptr) {
   const int64_t N = w.rows, K = w.cols;
   // f32 weights always stay f32. AVX2 has no bf16 dot product: there the request runs the (exact, and on AVX2
   // faster than emulated bf16) float32 GEMM instead.
-  const bool bf16 = opt.bf16_dot && w.format != WeightFormat::kF32 && isa != Isa::kAvx2;
-  const uint16_t* xb = bf16 ? ToBf16Padded(x, M, K, pool) : nullptr;
+  // Prepacked panels serve the bf16 path, and every product of a matrix kept only as panels.
+  const bool bf16 = GemmUsesBf16(w, opt, isa);
+  const bool from_panels = w.panels != nullptr && bf16;
+  const uint16_t* xb = bf16 ? (xb_given ? xb_given : ToBf16Padded(x, M, K, pool)) : nullptr;
   // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
   // tiling, so the split (which depends on the thread count) never changes the result. Wide column tiles let
   // one x block serve many weight panels; rows are split only as far as needed for a task count that is a
   // multiple of the thread count (each row split repacks that tile's weights once more).
   const int threads = pool ? pool->size() : 1;
-  const int64_t tile_n = std::clamp<int64_t>(
-      (N + 4 * threads - 1) / (4 * threads) / kGemmTileNUnit * kGemmTileNUnit, kGemmTileNUnit, kGemmTileNMax);
+  // From prepacked panels a row split costs nothing extra, so column tiles stay at their widest (fewer passes
+  // over x: a narrow matrix like the perceiver's k/v, N = 384, otherwise streams x once per 64 columns).
+  const int64_t tile_n =
+      from_panels ? kGemmTileNMax
+                  : std::clamp<int64_t>((N + 4 * threads - 1) / (4 * threads) / kGemmTileNUnit * kGemmTileNUnit,
+                                        kGemmTileNUnit, kGemmTileNMax);
   const int64_t n_tiles = (N + tile_n - 1) / tile_n;
   const int64_t m_units = (M + kGemmTileMUnit - 1) / kGemmTileMUnit;
   int64_t m_tiles = std::max<int64_t>(1, (2 * threads + n_tiles - 1) / n_tiles);
@@ -126,23 +151,25 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
     const int64_t n0 = (t % n_tiles) * tile_n, n1 = std::min(N, n0 + tile_n);
     const int64_t m0 = (t / n_tiles) * tile_m, m1 = std::min(M, m0 + tile_m);
 #if defined(IDEFICS_HAVE_SIMD)
-    if (isa != Isa::kScalar) {
-      // Scratch for either ISA's packed panels (ActiveIsa() may change between calls in tests).
-      thread_local kern::AlignedPtr<float> pack;
-      if (!pack)
-        pack =
-            kern::AllocAligned<float>(std::max(kern::avx512::GemmPackFloats(), kern::avx2::GemmPackFloats()));
+    if (from_panels && isa == Isa::kAvx512) {
+      kern::avx512::GemmBf16Panels(xb, K, m0, m1, w, bias, y, n0, n1);
+      return;
+    }
+    if (isa != Isa::kScalar && !from_panels) {
+      float* pack = PackScratch();
       if (isa == Isa::kAvx2) {
-        kern::avx2::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
+        kern::avx2::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack);
       } else if (bf16) {
-        kern::avx512::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1, pack.get());
+        kern::avx512::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1, pack);
       } else {
-        kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack.get());
+        kern::avx512::GemmF32(x, K, m0, m1, w, bias, y, n0, n1, pack);
       }
       return;
     }
 #endif
-    if (bf16) {
+    if (from_panels) {
+      kern::scalar::GemmBf16Panels(xb, K, m0, m1, w, bias, y, n0, n1);
+    } else if (bf16) {
       kern::scalar::GemmBf16(xb, K, m0, m1, w, bias, y, n0, n1);
     } else {
       kern::scalar::GemmF32(x, K, m0, m1, w, bias, y, n0, n1);
@@ -157,6 +184,23 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
 
 }  // namespace
 
+size_t Bf16PanelBytes(int64_t rows, int64_t cols) {
+  return static_cast<size_t>((rows + 63) / 64) * static_cast<size_t>((cols + 1) / 2) * 64 * sizeof(uint32_t);
+}
+
+void PackBf16Panels(const WeightMatrix& w, void* out, ThreadPool* pool) {
+  IDEFICS_CHECK(w.data != nullptr && reinterpret_cast<uintptr_t>(out) % 64 == 0);
+  uint32_t* o = static_cast<uint32_t*>(out);
+  const bool simd = ActiveIsa() == Isa::kAvx512;
+  (void)simd;
+  ForRows(pool, (w.rows + 63) / 64, 1, [&](int64_t p0, int64_t p1) {
+#if defined(IDEFICS_HAVE_SIMD)
+    if (simd) return kern::avx512::PackBf16Panels(w, p0, p1, o, PackScratch());
+#endif
+    kern::scalar::PackBf16Panels(w, p0, p1, o);
+  });
+}
+
 int64_t GemvMaxRows(WeightFormat f) {
   return f == WeightFormat::kQ4_0 ? 32 : 8;
 }
@@ -167,7 +211,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
 
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
             const MatMulOptions& options) {
-  IDEFICS_CHECK(w.data != nullptr || w.rows == 0);
+  IDEFICS_CHECK(w.data != nullptr || w.panels != nullptr || w.rows == 0);
   const int64_t N = w.rows, K = w.cols;
   if (M <= 0 || N <= 0) return;
   if (IsQuant(w.format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
@@ -177,7 +221,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
     return;
   }
   const Isa isa = ActiveIsa();
-  if (M <= GemvMaxRows(w.format)) {
+  if (M <= GemvMaxRows(w.format) && w.data != nullptr) {
     Gemv(x, M, w, bias, y, pool, options, isa);
   } else {
     Gemm(x, M, w, bias, y, pool, options, isa);
@@ -193,12 +237,24 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
   bool shared = M <= GemvMaxRows(f) && K > 0;
   std::vector<int64_t> first(ws.size() + 1, 0);  // matrix i owns rows [first[i], first[i+1]) of the range
   for (size_t i = 0; i < ws.size(); ++i) {
-    IDEFICS_CHECK(ws[i]->cols == K && (ws[i]->data != nullptr || ws[i]->rows == 0));
-    shared = shared && ws[i]->format == f;
+    IDEFICS_CHECK(ws[i]->cols == K && (ws[i]->data != nullptr || ws[i]->panels != nullptr || ws[i]->rows == 0));
+    shared = shared && ws[i]->format == f && (ws[i]->data != nullptr || ws[i]->rows == 0);
     first[i + 1] = first[i] + ws[i]->rows;
   }
   if (!shared) {
-    for (size_t i = 0; i < ws.size(); ++i) MatMul(x, M, *ws[i], nullptr, ys[i], pool, options);
+    // Large M: one bf16 conversion of x serves every product that takes the bf16 GEMM.
+    const Isa isa = ActiveIsa();
+    const uint16_t* xb = nullptr;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const WeightMatrix& w = *ws[i];
+      if ((M > GemvMaxRows(w.format) || w.data == nullptr) && w.rows > 0 && K > 0 && GemmUsesBf16(w, options, isa)) {
+        if (IsQuant(w.format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+        if (!xb) xb = ToBf16Padded(x, M, K, pool);
+        Gemm(x, M, w, nullptr, ys[i], pool, options, isa, xb);
+      } else {
+        MatMul(x, M, w, nullptr, ys[i], pool, options);
+      }
+    }
     return;
   }
   if (IsQuant(f)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");

@@ -28,6 +28,10 @@ struct WeightMatrix {
   int64_t rows = 0;  // N: output features
   int64_t cols = 0;  // K: input features
   const void* data = nullptr;
+  // Optional: the same matrix as bf16 GEMM panels (PackBf16Panels), 64-byte aligned, owned elsewhere. When
+  // set, the large-M bf16 GEMM reads them instead of re-packing the rows per call (bitwise the same result),
+  // and `data` may be null: every product of such a matrix then runs the bf16 GEMM, whatever M.
+  const void* panels = nullptr;
 
   size_t row_bytes() const { return WeightRowBytes(format, cols); }
   const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + r * row_bytes(); }
@@ -65,6 +69,15 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
 // separate MatMul calls.
 void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*>& ws,
                 const std::vector<float*>& ys, ThreadPool* pool, const MatMulOptions& options);
+
+// The large-M bf16 GEMM's weight layout, made once instead of per call: panels of 64 output rows (the last
+// zero-padded), each holding k in bf16 pairs, panel[k/2][j] = (W[64p+j][k], W[64p+j][k+1]) as one 32-bit word
+// (a zero pad when K is odd); non-bf16 formats are converted to float32 exactly, then rounded to bf16 (nearest
+// even), as the per-call packing does. Worth it for weights that only meet large M (vision encoder, connector).
+size_t Bf16PanelBytes(int64_t rows, int64_t cols);
+// Fills `out` (Bf16PanelBytes, 64-byte aligned) from w.data; rows split over the pool (bitwise the same for
+// any thread count). Dispatches on ActiveIsa() (an AVX-512 kernel and its scalar twin).
+void PackBf16Panels(const WeightMatrix& w, void* out, ThreadPool* pool);
 
 // Reference (scalar) implementation; SIMD paths are tested against it.
 void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y);

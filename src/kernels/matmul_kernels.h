@@ -49,6 +49,11 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
 // vdpbf16ps order).
 void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
               float* y, int64_t n0, int64_t n1);
+// Bf16 panels (layout in matmul.h) of panels [p0, p1) of w into out (the whole buffer's base address).
+void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out);
+// GemmBf16 reading w.panels instead of w.data (same chains, same result).
+void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+                    const float* bias, float* y, int64_t n0, int64_t n1);
 }  // namespace scalar
 
 #if defined(IDEFICS_HAVE_SIMD)
@@ -101,6 +106,10 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
              float* y, int64_t n0, int64_t n1, float* pack);
 void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
               float* y, int64_t n0, int64_t n1, float* pack);
+// Twins of the scalar functions above (n0 a multiple of 64 for the GEMM); `pack` as for GemmBf16.
+void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out, float* pack);
+void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+                    const float* bias, float* y, int64_t n0, int64_t n1);
 }  // namespace avx512
 #endif
 

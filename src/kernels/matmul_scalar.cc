@@ -139,4 +139,43 @@ void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const Weigh
   }
 }
 
+void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out) {
+  const int64_t N = w.rows, K = w.cols, kpairs = (K + 1) / 2;
+  std::vector<float> tmp(K);
+  std::vector<uint16_t> row(K + 1);
+  for (int64_t p = p0; p < p1; ++p) {
+    uint32_t* panel = out + p * kpairs * 64;
+    for (int64_t j = 0; j < 64; ++j) {
+      const int64_t n = 64 * p + j;
+      std::fill(row.begin(), row.end(), uint16_t{0});
+      if (n < N) RowAsBf16(w, n, tmp.data(), row.data());
+      for (int64_t kp = 0; kp < kpairs; ++kp)
+        panel[kp * 64 + j] = static_cast<uint32_t>(row[2 * kp]) | static_cast<uint32_t>(row[2 * kp + 1]) << 16;
+    }
+  }
+}
+
+void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+                    const float* bias, float* y, int64_t n0, int64_t n1) {
+  const int64_t N = w.rows, Kp = (K + 1) / 2 * 2, kpairs = Kp / 2;
+  const uint32_t* panels = static_cast<const uint32_t*>(w.panels);
+  std::vector<uint16_t> row(Kp);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint32_t* panel = panels + (n / 64) * kpairs * 64 + n % 64;
+    for (int64_t kp = 0; kp < kpairs; ++kp) {
+      row[2 * kp] = static_cast<uint16_t>(panel[kp * 64] & 0xffff);
+      row[2 * kp + 1] = static_cast<uint16_t>(panel[kp * 64] >> 16);
+    }
+    for (int64_t m = m0; m < m1; ++m) {
+      const uint16_t* xm = xb + m * Kp;
+      float acc = 0.f;
+      for (int64_t k = 0; k < K; k += 2) {
+        if (k + 1 < K) acc = std::fma(Bf16ToF32(xm[k + 1]), Bf16ToF32(row[k + 1]), acc);
+        acc = std::fma(Bf16ToF32(xm[k]), Bf16ToF32(row[k]), acc);
+      }
+      y[m * N + n] = acc + Bias(bias, n);
+    }
+  }
+}
+
 }  // namespace idefics::kern::scalar

@@ -72,8 +72,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
     RmsNorm(x, nl, Ht, L.latents_norm, eps, xn, pool_);
     RmsNorm(ctx, S, Ht, L.context_norm, eps, kv_in, pool_);
     MatMul(xn, nl, L.q, nullptr, q, pool_, mm_);
-    MatMul(kv_in, T, L.k, nullptr, k, pool_, mm_);
-    MatMul(kv_in, T, L.v, nullptr, v, pool_, mm_);
+    MatMulMany(kv_in, T, {&L.k, &L.v}, {k, v}, pool_, mm_);
     Attention(args, sc, pool_);
     MatMul(a, nl, L.o, nullptr, o, pool_, mm_);
     for (int64_t i = 0; i < nl * Ht; ++i) x[i] += o[i];

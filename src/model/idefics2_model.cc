@@ -15,8 +15,11 @@ namespace {
 class Idefics2ModelImpl final : public Idefics2Model {
  public:
   Idefics2ModelImpl(const Idefics2Config& config, std::unique_ptr<ModelWeights> weights, ThreadPool* pool,
-                    const MatMulOptions& mm)
+                    const MatMulOptions& mm, bool pack)
       : config_(config),
+        pool_(pool),
+        mm_(mm),
+        pack_(pack),
         weights_(std::move(weights)),
         vision_(config_.vision, weights_->vision, pool, mm),
         connector_(config_, weights_->connector, pool, mm),
@@ -25,10 +28,19 @@ class Idefics2ModelImpl final : public Idefics2Model {
   const Idefics2Config& config() const override { return config_; }
   size_t weight_bytes() const override { return weights_->bytes; }
 
+  size_t PrepareImageWeights() override {
+    if (image_weights_packed_) return 0;
+    image_weights_packed_ = true;
+    return pack_ ? PackImageWeights(weights_.get(), mm_, pool_) : 0;
+  }
+
   StatusOr<std::vector<float>> EncodeImages(const std::vector<PixelImage>& images,
                                             const DumpFn& dump) override {
     for (size_t i = 0; i < images.size(); ++i)
       RETURN_IF_ERROR(vision_.Validate(images[i]).WithContext("image " + std::to_string(i)));
+    // The image-side matrices are laid out for the bf16 GEMM on first use (not at load: a text-only session
+    // never pays for it).
+    if (!images.empty()) PrepareImageWeights();
     const int64_t nl = config_.perceiver.resampler_n_latents, Ht = config_.text.hidden_size;
     std::vector<float> features(images.size() * nl * Ht);  // [n_images * n_latents, Ht]
     for (size_t i = 0; i < images.size(); ++i) {
@@ -59,6 +71,10 @@ class Idefics2ModelImpl final : public Idefics2Model {
 
  private:
   const Idefics2Config config_;
+  ThreadPool* pool_;
+  MatMulOptions mm_;
+  bool pack_;
+  bool image_weights_packed_ = false;
   std::unique_ptr<ModelWeights> weights_;
   VisionEncoder vision_;
   Connector connector_;
@@ -72,7 +88,7 @@ StatusOr<std::unique_ptr<Idefics2Model>> Idefics2Model::Load(const ModelFolder& 
   RETURN_IF_ERROR(folder.config.Validate().WithContext(folder.dir + "/config.json"));
   ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> weights, LoadModelWeights(folder.dir, folder.config, opts));
   return std::unique_ptr<Idefics2Model>(
-      new Idefics2ModelImpl(folder.config, std::move(weights), opts.pool, opts.matmul));
+      new Idefics2ModelImpl(folder.config, std::move(weights), opts.pool, opts.matmul, opts.pack_image_weights));
 }
 
 }  // namespace idefics

@@ -37,6 +37,11 @@ struct ModelLoadOptions {
   // runs the large-M products (vision, connector, prefill) on vdpbf16ps with the activations rounded to bf16
   // (~2x faster, relative error per product <= 2^-8); decode (M <= 4) is unaffected.
   MatMulOptions matmul;
+  // Lay out the vision-encoder and connector matrices once as bf16 GEMM panels (weights.h PackImageWeights)
+  // on the first image instead of re-packing them per product. Off by default: it saves ~5 % of the
+  // connector per image but costs one fresh allocation of their size (2.3 GB for idefics2-8b; first touch of
+  // fresh memory ran at 0.3 GB/s on the measurement VM, docs/performance.md).
+  bool pack_image_weights = false;
   std::function<void(double fraction)> progress;  // 0..1 while loading, may be empty
 };
 
@@ -63,6 +68,10 @@ class Idefics2Model {
   virtual const Idefics2Config& config() const = 0;
   // Bytes held by the loaded weights (resident after conversion; mmapped f32 counts its mapping).
   virtual size_t weight_bytes() const = 0;
+
+  // With ModelLoadOptions::pack_image_weights, lays out the vision-encoder and connector weights for the bf16
+  // GEMM (weights.h PackImageWeights) if they will run on it; EncodeImages does this on its first call. Idempotent; returns the bytes packed by this call.
+  virtual size_t PrepareImageWeights() = 0;
 
   // Vision encoder + connector for each unpadded (sub-)image, in order.
   // Returns [images.size() * n_latents, text_hidden] image features (row k of image i replaces the k-th

@@ -79,9 +79,13 @@ void ConvertMatrixRows(const TensorInfo& t, int64_t rows, int64_t cols, WeightFo
 }
 
 void ReleaseSourcePages(const TensorInfo& t) {
+  ReleaseMappedPages(t.data, t.nbytes);
+}
+
+void ReleaseMappedPages(const void* data, size_t nbytes) {
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(data) + nbytes) / page * page;
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 

@@ -43,5 +43,7 @@ void ConvertMatrixRows(const TensorInfo& t, int64_t rows, int64_t cols, WeightFo
 // Drops the clean file-backed pages of t's mapping (whole pages inside the tensor only), so streaming a
 // 33.6 GB float32 checkpoint through a conversion does not keep the source resident.
 void ReleaseSourcePages(const TensorInfo& t);
+// The same for any mapped range (whole pages inside [data, data + nbytes) only).
+void ReleaseMappedPages(const void* data, size_t nbytes);
 
 }  // namespace idefics

@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "io/weight_registry.h"
+#include "kernels/cpu_features.h"
 #include "model/weight_formats.h"
 #include "tensor/dtype.h"
 
@@ -263,6 +264,51 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
   t.lm_head = c.tie_word_embeddings ? L.Matrix(tp + "embed_tokens.weight") : L.Matrix("lm_head.weight");
   if (opts.progress) opts.progress(1.0);
   return w;
+}
+
+}  // namespace idefics
+
+namespace idefics {
+
+namespace {
+void PackOne(ModelWeights* w, WeightMatrix* m, ThreadPool* pool, size_t* packed) {
+  if (m->panels != nullptr || m->data == nullptr || m->format == WeightFormat::kF32 || m->rows == 0) return;
+  const size_t bytes = Bf16PanelBytes(m->rows, m->cols);
+  // Huge pages where the kernel allows them: fresh memory is touched once, and 2 MiB pages fault ~2x faster
+  // than 4 KiB ones on the measurement VM.
+  const size_t huge = size_t{2} << 20, rounded = (bytes + huge - 1) / huge * huge;
+  void* p = std::aligned_alloc(huge, rounded);
+  IDEFICS_CHECK_MSG(p != nullptr, "out of memory packing the image weights");
+  madvise(p, rounded, MADV_HUGEPAGE);
+  w->panels.emplace_back(static_cast<uint8_t*>(p));
+  PackBf16Panels(*m, p, pool);
+  m->panels = p;
+  *packed += bytes;
+  w->bytes += bytes;
+  const size_t original = static_cast<size_t>(m->rows) * m->row_bytes();
+  auto it = std::find_if(w->owned.begin(), w->owned.end(),
+                         [&](const std::unique_ptr<uint8_t[]>& b) { return b.get() == m->data; });
+  if (it != w->owned.end()) {
+    it->reset();  // a converted buffer: nothing else reads it
+    m->data = nullptr;
+  } else {
+    ReleaseMappedPages(m->data, original);  // reloaded from the page cache only if a row is ever read again
+    w->mapped_bytes -= original;
+  }
+  w->bytes -= original;
+}
+}  // namespace
+
+size_t PackImageWeights(ModelWeights* w, const MatMulOptions& mm, ThreadPool* pool) {
+  if (!mm.bf16_dot || ActiveIsa() != Isa::kAvx512) return 0;
+  size_t packed = 0;
+  for (VisionLayerWeights& l : w->vision.layers)
+    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.fc1, &l.fc2}) PackOne(w, m, pool, &packed);
+  ConnectorWeights& c = w->connector;
+  for (WeightMatrix* m : {&c.proj_gate, &c.proj_up, &c.proj_down}) PackOne(w, m, pool, &packed);
+  for (PerceiverLayerWeights& l : c.layers)
+    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) PackOne(w, m, pool, &packed);
+  return packed;
 }
 
 }  // namespace idefics

@@ -19,7 +19,8 @@ struct BenchOptions {
   // f32 | bf16 | f16 | q8_0 | q4_0 (storage of the Linear matrices), or auto: the format `idefics quantize`
   // wrote the folder in, else bf16.
   std::string weights_dtype = "auto";
-  int bf16_dot = -1;  // -1 auto (on for non-f32 weights), 0 off, 1 on: vdpbf16ps GEMM for M > 4
+  int bf16_dot = -1;  // -1 auto (on for non-f32 weights), 0 off, 1 on: vdpbf16ps GEMM for large M
+  bool pack_image_weights = false;  // ModelLoadOptions::pack_image_weights (packing timed apart, as load)
   int threads = 0;    // 0: physical cores
   int64_t image_w = 980, image_h = 980;
   bool split = false;  // also time the 4 crops + global image of do_image_splitting

@@ -439,14 +439,18 @@ TEST(MatMulTest, ManyMatchesSeparateCallsBitwise) {
     for (WeightFormat f : kAllFormats) {
       const int64_t K = IsQuant(f) ? 96 : 77;
       const TestWeights a = MakeWeights(f, 37, K, 51), b = MakeWeights(f, 20, K, 52);
-      for (int64_t M : {1, 3, 9}) {
-        const std::vector<float> x = RandomVec(M * K, 53);
-        std::vector<float> ya(M * 37), yb(M * 20), ra(M * 37), rb(M * 20);
-        MatMulMany(x.data(), M, {&a.w, &b.w}, {ya.data(), yb.data()}, &pool, MatMulOptions{});
-        MatMul(x.data(), M, a.w, nullptr, ra.data(), &pool);
-        MatMul(x.data(), M, b.w, nullptr, rb.data(), &pool);
-        EXPECT_EQ(0, std::memcmp(ya.data(), ra.data(), 4 * ya.size())) << WeightFormatName(f) << " M=" << M;
-        EXPECT_EQ(0, std::memcmp(yb.data(), rb.data(), 4 * yb.size())) << WeightFormatName(f) << " M=" << M;
+      for (int64_t M : {1, 3, 9, 40}) {
+        for (bool bf16 : {false, true}) {  // bf16: large M shares one bf16 conversion of x
+          MatMulOptions opt;
+          opt.bf16_dot = bf16;
+          const std::vector<float> x = RandomVec(M * K, 53);
+          std::vector<float> ya(M * 37), yb(M * 20), ra(M * 37), rb(M * 20);
+          MatMulMany(x.data(), M, {&a.w, &b.w}, {ya.data(), yb.data()}, &pool, opt);
+          MatMul(x.data(), M, a.w, nullptr, ra.data(), &pool, opt);
+          MatMul(x.data(), M, b.w, nullptr, rb.data(), &pool, opt);
+          EXPECT_EQ(0, std::memcmp(ya.data(), ra.data(), 4 * ya.size())) << WeightFormatName(f) << " M=" << M;
+          EXPECT_EQ(0, std::memcmp(yb.data(), rb.data(), 4 * yb.size())) << WeightFormatName(f) << " M=" << M;
+        }
       }
     }
   }
