@@ -35,6 +35,20 @@ void ForRows(ThreadPool* pool, int64_t n, int64_t grain, const std::function<voi
   }
 }
 
+// The GEMV's split: kGemvTasksPerThread chunks of rows per thread (multiples of kGemvGrain), claimed
+// dynamically, so a thread the host slows down is helped by the others instead of holding up the step.
+// Rows are independent: the split never changes a result.
+constexpr int64_t kGemvTasksPerThread = 4;
+void ForGemvRows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+  if (!pool || pool->size() <= 1) return body(0, n);
+  const int64_t units = (n + kGemvGrain - 1) / kGemvGrain;
+  const int64_t tasks = std::min<int64_t>(units, pool->size() * kGemvTasksPerThread);
+  pool->ParallelTasks(tasks, [&](int64_t t) {
+    const int64_t b = units * t / tasks * kGemvGrain, e = std::min(n, units * (t + 1) / tasks * kGemvGrain);
+    if (b < e) body(b, e);
+  });
+}
+
 // x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column (rows split over the pool).
 // The buffer belongs to the calling thread and only grows: a fresh (zero-filled, first-touched) allocation per
 // call cost more than the conversion itself on the vision shapes (up to 42 MB per product).
@@ -77,19 +91,19 @@ void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
       const int64_t K = w.cols;
       kern::avx512::QuantActs acts;
       kern::avx512::PrepareQuantActs(x, M, K, w.format, &acts);
-      ForRows(pool, N, kGemvGrain,
+      ForGemvRows(pool, N,
               [&](int64_t n0, int64_t n1) { kern::avx512::GemvQuant(acts, w, bias, y, n0, n1); });
       return;
     }
     if (isa == Isa::kAvx2) {
       kern::avx2::QuantActs acts;
       kern::avx2::PrepareQuantActs(x, M, w.cols, w.format, &acts);
-      ForRows(pool, N, kGemvGrain,
+      ForGemvRows(pool, N,
               [&](int64_t n0, int64_t n1) { kern::avx2::GemvQuant(acts, w, bias, y, n0, n1); });
       return;
     }
 #endif
-    ForRows(pool, N, kGemvGrain,
+    ForGemvRows(pool, N,
             [&](int64_t n0, int64_t n1) { kern::scalar::GemvQuant(x, M, w, bias, y, n0, n1); });
     return;
   }
@@ -99,17 +113,17 @@ void Gemv(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   (void)opt;
 #if defined(IDEFICS_HAVE_SIMD)
   if (isa == Isa::kAvx512) {
-    ForRows(pool, N, kGemvGrain,
+    ForGemvRows(pool, N,
             [&](int64_t n0, int64_t n1) { kern::avx512::GemvFloat(x, M, w, bias, y, n0, n1); });
     return;
   }
   if (isa == Isa::kAvx2) {
-    ForRows(pool, N, kGemvGrain,
+    ForGemvRows(pool, N,
             [&](int64_t n0, int64_t n1) { kern::avx2::GemvFloat(x, M, w, bias, y, n0, n1); });
     return;
   }
 #endif
-  ForRows(pool, N, kGemvGrain,
+  ForGemvRows(pool, N,
           [&](int64_t n0, int64_t n1) { kern::scalar::GemvFloat(x, M, w, bias, y, n0, n1); });
 }
 
@@ -297,7 +311,7 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
       }
     }
   };
-  ForRows(pool, first.back(), kGemvGrain, rows);
+  ForGemvRows(pool, first.back(), rows);
 }
 
 }  // namespace idefics
