@@ -56,50 +56,69 @@ inline __mmask16 TailMask16(int64_t left) {
   return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
 }
 
-// Float weights: R weight rows at once (R independent streams keep more memory requests in flight), one
-// 16-lane float32 accumulator per (row, x row) over k, reduced at the end in a fixed order.
-template <WeightFormat F, int MR, int R>
+// Float weights: R weight rows at once, A accumulators per (row, x row) taking the 16-element chunks of k in
+// turn (chunk c goes to accumulator c % A, the masked tail to accumulator 0), summed pairwise in a fixed order
+// and reduced at the end. R streams or A chains hide the FMA latency; which pays depends on the format.
+template <WeightFormat F, int MR, int R, int A>
 void GemvFloatBlock(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n) {
   const int64_t N = w.rows, K = w.cols;
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
-  __m512 acc[R][MR];
-  for (int r = 0; r < R; ++r)
-    for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
+  __m512 acc[A][R][MR];
+  for (int a = 0; a < A; ++a)
+    for (int r = 0; r < R; ++r)
+      for (int m = 0; m < MR; ++m) acc[a][r][m] = _mm512_setzero_ps();
   constexpr int64_t kElemBytes = F == WeightFormat::kF32 ? 4 : 2;
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
+  auto chunk = [&](int a, int64_t kk) __attribute__((always_inline)) {
     __m512 xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * K + k);
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * K + kk);
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElemBytes + kPrefetchBytes), _MM_HINT_T0);
-      const __m512 wv = Load16<F>(rows[r], k);
-      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kk * kElemBytes + kPrefetchBytes), _MM_HINT_T0);
+      const __m512 wv = Load16<F>(rows[r], kk);
+      for (int m = 0; m < MR; ++m) acc[a][r][m] = _mm512_fmadd_ps(xv[m], wv, acc[a][r][m]);
     }
-  }
+  };
+  for (; k + 16 * A <= K; k += 16 * A)
+    for (int a = 0; a < A; ++a) chunk(a, k + 16 * a);
+  for (int a = 0; k + 16 <= K; k += 16, ++a) chunk(a, k);
   if (k < K) {
     const __mmask16 mask = TailMask16(K - k);
     __m512 xv[MR];
     for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mask, x + m * K + k);
     for (int r = 0; r < R; ++r) {
       const __m512 wv = Load16Masked<F>(rows[r], k, mask);
-      for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_fmadd_ps(xv[m], wv, acc[r][m]);
+      for (int m = 0; m < MR; ++m) acc[0][r][m] = _mm512_fmadd_ps(xv[m], wv, acc[0][r][m]);
     }
   }
   for (int r = 0; r < R; ++r) {
     const float b = bias ? bias[n + r] : 0.f;
-    for (int m = 0; m < MR; ++m) y[m * N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + b;
+    for (int m = 0; m < MR; ++m) {
+      __m512 sum = acc[0][r][m];
+      if constexpr (A == 2) sum = _mm512_add_ps(acc[0][r][m], acc[1][r][m]);
+      if constexpr (A == 4)
+        sum = _mm512_add_ps(_mm512_add_ps(acc[0][r][m], acc[1][r][m]), _mm512_add_ps(acc[2][r][m], acc[3][r][m]));
+      y[m * N + n + r] = _mm512_reduce_add_ps(sum) + b;
+    }
   }
 }
 
-// Every output row gets the same arithmetic whether it falls in a block of 4 or in the tail (R only changes
-// which rows are streamed together), so results do not depend on the row split between threads.
+// Rows per pass and accumulators per row by format (measured, 2 threads, docs/performance.md): float32
+// weights stream 4 rows with one chain each (one row with 4 chains: 42-52 vs 58-72 GB/s); bf16/f16 one row
+// with 2 chains (4 rows: 38-65 vs 48-98 GB/s; several streams per core slow Zen 5 down, as for Q8_0/Q4_0). Every output row gets the same
+// arithmetic whether it falls in a block of R or in the tail, so results do not depend on the row split.
+template <WeightFormat F>
+constexpr int kGemvRows = F == WeightFormat::kF32 ? 4 : 1;
+template <WeightFormat F>
+constexpr int kGemvChains = F == WeightFormat::kF32 ? 1 : 2;
+
 template <WeightFormat F, int MR>
 void GemvFloatRows(const float* x, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
                    int64_t n1) {
+  constexpr int R = kGemvRows<F>, A = kGemvChains<F>;
   int64_t n = n0;
-  for (; n + 4 <= n1; n += 4) GemvFloatBlock<F, MR, 4>(x, w, bias, y, n);
-  for (; n < n1; ++n) GemvFloatBlock<F, MR, 1>(x, w, bias, y, n);
+  for (; n + R <= n1; n += R) GemvFloatBlock<F, MR, R, A>(x, w, bias, y, n);
+  for (; n < n1; ++n) GemvFloatBlock<F, MR, 1, A>(x, w, bias, y, n);
 }
 
 template <WeightFormat F>
