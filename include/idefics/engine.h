@@ -187,6 +187,9 @@ struct EngineOptions {
   // = bf16 dot products (vdpbf16ps) when the weights are not f32, "on" = the same, "off" = float32 arithmetic
   // always. f32 weights always compute in float32 (the exact parity path); decode is unaffected.
   std::string bf16_dot = "auto";
+  // Copy the text decoder's weights out of the mmapped files into huge-page memory at load (llama.cpp's
+  // --no-mmap): decode streams them faster (docs/performance.md), loading takes longer.
+  bool no_mmap = false;
   bool check_memory = true;            // refuse to load when the weights would not fit in MemAvailable
   // Progress while loading the weights: stage ("load") and 0..1. May be empty.
   std::function<void(std::string_view stage, double fraction)> progress;

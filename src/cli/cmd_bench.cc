@@ -54,6 +54,8 @@ int RunBench(int argc, char** argv) {
       "synthetic: decoder layers (default 32, fewer when memory is short; figures are extrapolated)");
   app.add_option("--vision-layers", o.vision_layers, "synthetic: vision encoder layers (default 27)");
   app.add_option("--weights-dtype", o.weights_dtype, "auto (the format `idefics quantize` wrote the folder in, else bf16), f32, bf16, f16, q8_0 or q4_0")->capture_default_str();
+  app.add_flag("--no-mmap", o.no_mmap,
+               "copy the text decoder's weights into memory at load (faster decode; the copy counts as load)");
   app.add_flag("--pack-image-weights", o.pack_image_weights,
                "lay out the vision/connector weights once as bf16 GEMM panels (timed apart, like the load)");
   app.add_option("--bf16-dot", bf16_dot, "auto (on unless f32), on, off: bf16 dot products in large GEMMs")

@@ -20,6 +20,9 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
                  "auto|on (default): bf16 dot products for vision, connector and prefill when the weights are not "
                  "f32; off: float32 arithmetic always (f32 weights always compute in float32)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_flag("--no-mmap", f->no_mmap,
+               "copy the text decoder's weights into memory at load instead of reading the mapped files "
+               "(faster decode, slower load)");
   app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -119,6 +122,7 @@ EngineOptions ToEngineOptions(const ModelFlags& f) {
   opts.threads = f.threads;
   opts.weights_dtype = f.weights_dtype;
   opts.bf16_dot = f.bf16_dot;
+  opts.no_mmap = f.no_mmap;
   opts.ctx = f.ctx;
   return opts;
 }

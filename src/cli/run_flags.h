@@ -18,6 +18,7 @@ struct ModelFlags {
   int threads = 0;
   std::string weights_dtype = "auto";
   std::string bf16_dot = "auto";
+  bool no_mmap = false;
   int64_t ctx = 0;
 };
 

@@ -42,6 +42,11 @@ struct ModelLoadOptions {
   // connector per image but costs one fresh allocation of their size (2.3 GB for idefics2-8b; first touch of
   // fresh memory ran at 0.3 GB/s on the measurement VM, docs/performance.md).
   bool pack_image_weights = false;
+  // Copy the text decoder's matrices and lm_head out of the mmapped files into huge-page memory (llama.cpp's
+  // --no-mmap). Decode reads every one of them per token and streamed ~1.4-2x faster from 2 MiB pages than
+  // from the file's 4 KiB pages on the measurement VM; loading then first-touches their size (seconds per GB
+  // on that VM).
+  bool no_mmap = false;
   std::function<void(double fraction)> progress;  // 0..1 while loading, may be empty
 };
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <new>
 #include <optional>
 
 #include "core/check.h"
@@ -21,6 +22,16 @@ namespace idefics {
 namespace {
 
 bool Aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
+// A buffer for ModelWeights::owned: 64-byte aligned; from 2 MiB on, 2 MiB-aligned and advised as huge pages.
+uint8_t* AllocWeightBuffer(size_t n) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = n >= kHuge ? kHuge : 64, rounded = (std::max<size_t>(n, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (!p) throw std::bad_alloc();
+  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);
+  return static_cast<uint8_t*>(p);
+}
 
 // Runs fn(begin, end) over element ranges of n, on the pool when there is one.
 void Chunked(int64_t n, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
@@ -116,9 +127,9 @@ class Loader {
     IDEFICS_CHECK_MSG(q.ok(), name.c_str());  // CheckWeights validated the layout
     if (q->has_value()) {
       const QuantizedLayout& l = **q;
-      InPlace(t);
+      const void* data = MaybeCopy(name, t);
       Progress(t);
-      return WeightMatrix{l.format, l.rows, l.cols, t.data};
+      return WeightMatrix{l.format, l.rows, l.cols, data};
     }
     const int64_t rows = t.shape[0], cols = t.numel() / std::max<int64_t>(1, rows);
     const WeightFormat fmt = PlanMatrixFormat(name, cols, opts_.matrix_format);
@@ -126,8 +137,8 @@ class Loader {
     const bool is_float = fmt == WeightFormat::kF32 || fmt == WeightFormat::kBF16 || fmt == WeightFormat::kF16;
     const DType same = fmt == WeightFormat::kF32 ? DType::kF32 : fmt == WeightFormat::kBF16 ? DType::kBF16 : DType::kF16;
     if (is_float && t.dtype == same && Aligned(t.data, DTypeSize(same))) {
-      m.data = t.data;  // zero-copy: the matrix is used straight from the page cache
-      InPlace(t);
+      m.data = MaybeCopy(name, t);  // zero-copy: the matrix is used straight from the page cache
+
       Progress(t);
       return m;
     }
@@ -149,10 +160,37 @@ class Loader {
   }
 
   uint8_t* Alloc(size_t n) {
-    w_->owned.push_back(std::make_unique_for_overwrite<uint8_t[]>(n));
+    w_->owned.emplace_back(AllocWeightBuffer(n));
     w_->bytes += n;
     return w_->owned.back().get();
   }
+
+  // With opts.no_mmap, a text-decoder matrix (or lm_head) found usable in place is copied into owned memory
+  // (rows split over the pool) and its mapped pages dropped. Returns the pointer to use.
+  const void* MaybeCopy(const std::string& name, const TensorInfo& t) {
+    // (Matrix() meets embed_tokens only as the tied lm_head; the embedding lookup reads it in place.)
+    const bool text = name.rfind("model.text_model.layers.", 0) == 0 || name == "lm_head.weight" ||
+                      name == "model.text_model.embed_tokens.weight";
+    if (!opts_.no_mmap || !text) {
+      InPlace(t);
+      return t.data;
+    }
+    uint8_t* dst = Alloc(t.nbytes);
+    const size_t chunk = size_t{1} << 21;
+    const int64_t chunks = static_cast<int64_t>((t.nbytes + chunk - 1) / chunk);
+    auto copy = [&](int64_t b, int64_t e) {
+      const size_t lo = static_cast<size_t>(b) * chunk, hi = std::min(t.nbytes, static_cast<size_t>(e) * chunk);
+      std::memcpy(dst + lo, t.data + lo, hi - lo);
+    };
+    if (opts_.pool && chunks > 1) {
+      opts_.pool->ParallelFor(chunks, 1, copy);
+    } else {
+      copy(0, chunks);
+    }
+    ReleaseSourcePages(t);
+    return dst;
+  }
+
 
   void InPlace(const TensorInfo& t) {
     w_->bytes += t.nbytes;
@@ -274,20 +312,15 @@ namespace {
 void PackOne(ModelWeights* w, WeightMatrix* m, ThreadPool* pool, size_t* packed) {
   if (m->panels != nullptr || m->data == nullptr || m->format == WeightFormat::kF32 || m->rows == 0) return;
   const size_t bytes = Bf16PanelBytes(m->rows, m->cols);
-  // Huge pages where the kernel allows them: fresh memory is touched once, and 2 MiB pages fault ~2x faster
-  // than 4 KiB ones on the measurement VM.
-  const size_t huge = size_t{2} << 20, rounded = (bytes + huge - 1) / huge * huge;
-  void* p = std::aligned_alloc(huge, rounded);
-  IDEFICS_CHECK_MSG(p != nullptr, "out of memory packing the image weights");
-  madvise(p, rounded, MADV_HUGEPAGE);
-  w->panels.emplace_back(static_cast<uint8_t*>(p));
+  uint8_t* p = AllocWeightBuffer(bytes);
+  w->owned.emplace_back(p);
   PackBf16Panels(*m, p, pool);
   m->panels = p;
   *packed += bytes;
   w->bytes += bytes;
   const size_t original = static_cast<size_t>(m->rows) * m->row_bytes();
   auto it = std::find_if(w->owned.begin(), w->owned.end(),
-                         [&](const std::unique_ptr<uint8_t[]>& b) { return b.get() == m->data; });
+                         [&](const auto& b) { return b.get() == m->data; });
   if (it != w->owned.end()) {
     it->reset();  // a converted buffer: nothing else reads it
     m->data = nullptr;

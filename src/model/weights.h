@@ -88,18 +88,22 @@ struct ModelWeights {
   size_t mapped_bytes = 0;   // of which mmapped in place (zero-copy)
 
   std::unique_ptr<TensorStore> store;
-  std::vector<std::unique_ptr<uint8_t[]>> owned;
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> panels;  // 64-byte aligned GEMM panels
+  // Converted and copied tensors and GEMM panels: 64-byte aligned; from 2 MiB on, 2 MiB-aligned and advised
+  // as huge pages (fewer first-touch faults, and the decode GEMV streams ~1.4x faster from them than from
+  // 4 KiB pages on the measurement VM).
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> owned;
 };
 
 // Opens <dir>'s safetensors, checks every tensor against the config (all problems in one message) and builds
 // the views. Matrices are stored as PlanMatrixFormat(name, cols, opts.matrix_format) (model/weight_formats.h),
 // quantized at load time row block by row block for q8_0/q4_0; matrices already quantized in the folder
 // (`idefics quantize`) are used in place whatever the requested format. Everything else is float32, except
-// embed_tokens which stays in its storage format (bf16 when a block format is requested).
+// embed_tokens which stays in its storage format (bf16 when a block format is requested). With
+// opts.no_mmap, the text decoder's matrices and lm_head that would be used in place are copied into owned
+// huge-page memory instead (the mapped pages are then dropped).
 StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir, const Idefics2Config& config,
                                                          const ModelLoadOptions& opts);
 

@@ -328,6 +328,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   mo.pool = &pool;
   mo.matmul.bf16_dot = bf16_dot;
   mo.pack_image_weights = o.pack_image_weights;
+  mo.no_mmap = o.no_mmap;
   say("loading " + std::string(WeightFormatName(fmt)) + " weights ...");
   const Clock::time_point l0 = Clock::now();
   StatusOr<std::unique_ptr<Idefics2Model>> loaded = Idefics2Model::Load(*folder, mo);
@@ -340,6 +341,8 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   m["source"] = o.synthetic.empty() ? o.model_dir : "synthetic " + o.synthetic;
   m["weights_dtype"] = WeightFormatName(fmt);
   m["bf16_dot"] = bf16_dot;
+  m["no_mmap"] = o.no_mmap;
+  m["pack_image_weights"] = o.pack_image_weights;
   m["text_layers"] = cfg.text.num_hidden_layers;
   m["vision_layers"] = cfg.vision.num_hidden_layers;
   m["weight_bytes"] = static_cast<double>(model.weight_bytes());
@@ -542,7 +545,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     t << "cpu: " << report["cpu"].get<std::string>() << "\nthreads: " << pool.size()
       << Fmt("   load average: %.1f", loadavg[0]) << "\n";
     t << "model: " << m["source"].get<std::string>() << ", " << WeightFormatName(fmt)
-      << (bf16_dot ? " (bf16 dot products in the large-M products)" : "") << ", " << tl << " text / " << vl
+      << (bf16_dot ? " (bf16 dot products in the large-M products)" : "") << (o.no_mmap ? ", --no-mmap" : "") << ", " << tl << " text / " << vl
       << " vision layers, " << Fmt("%.2f GB", model.weight_bytes() / 1e9) << Fmt(", load %.0f ms", load_ms)
       << (o.pack_image_weights
               ? Fmt(" (+ %.0f ms packing the image weights for the bf16 GEMM)", m["image_weight_pack_ms"].get<double>())

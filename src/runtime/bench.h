@@ -20,7 +20,8 @@ struct BenchOptions {
   // wrote the folder in, else bf16.
   std::string weights_dtype = "auto";
   int bf16_dot = -1;  // -1 auto (on for non-f32 weights), 0 off, 1 on: vdpbf16ps GEMM for large M
-  bool pack_image_weights = false;  // ModelLoadOptions::pack_image_weights (packing timed apart, as load)
+  bool pack_image_weights = false;
+  bool no_mmap = false;  // ModelLoadOptions::no_mmap (the copy counts in the load time)  // ModelLoadOptions::pack_image_weights (packing timed apart, as load)
   int threads = 0;    // 0: physical cores
   int64_t image_w = 980, image_h = 980;
   bool split = false;  // also time the 4 crops + global image of do_image_splitting

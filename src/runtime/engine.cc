@@ -197,6 +197,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   mopts.matrix_format = format;
   mopts.matmul.bf16_dot = options.bf16_dot != "off";  // never applies to f32 weights (MatMul, Attention)
   mopts.pool = s.pool.get();
+  mopts.no_mmap = options.no_mmap;
   if (options.progress) mopts.progress = [&](double f) { options.progress("load", f); };
   ASSIGN_OR_RETURN(s.model, Idefics2Model::Load(s.folder, mopts));
   if (s.tok->vocab_size() > s.folder.config.text.vocab_size) {
