@@ -106,6 +106,32 @@ TEST(ModelPackedImageWeights, BitwiseThePerCallPacking) {
   }
 }
 
+// no_mmap copies the text decoder's matrices out of the mapping: the same numbers, bitwise.
+TEST(ModelNoMmap, CopiedTextWeightsGiveBitwiseTheMappedResults) {
+  for (const char* name : {"idefics2-tiny-a", "idefics2-tiny-b"}) {
+    SCOPED_TRACE(name);
+    auto folder = ModelFolder::Load(TinyModelDir(name));
+    ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+    const Prompt p = CasePrompt(name, "two_images");
+    std::vector<float> f[2], l[2];
+    size_t bytes[2] = {0, 0};
+    for (int copy = 0; copy < 2; ++copy) {
+      ThreadPool pool(2);
+      ModelLoadOptions opts;
+      opts.no_mmap = copy == 1;
+      opts.pool = &pool;
+      auto m = Idefics2Model::Load(*folder, opts);
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      bytes[copy] = (*m)->weight_bytes();
+      RunPrompt(m->get(), p, &f[copy], &l[copy]);
+    }
+    EXPECT_EQ(bytes[0], bytes[1]);
+    ASSERT_EQ(l[0].size(), l[1].size());
+    EXPECT_EQ(0, std::memcmp(f[0].data(), f[1].data(), f[0].size() * 4));
+    EXPECT_EQ(0, std::memcmp(l[0].data(), l[1].data(), l[0].size() * 4));
+  }
+}
+
 // Sequences of different lengths (17 and 52 tokens, over model b's sliding window of 24) decoded together
 // must match decoding each one alone.
 TEST(ModelDecodeBatch, MatchesSeparateForwardCalls) {
