@@ -31,6 +31,10 @@ void KeyRange(const AttentionArgs& a, int64_t i, int64_t* j0, int64_t* j1) {
   }
 }
 
+int64_t KvHeadStride(const AttentionArgs& a) {
+  return a.kv_head_stride > 0 ? a.kv_head_stride : a.head_dim;
+}
+
 float Scale(const AttentionArgs& a, float dot) {
   return a.divide_by_sqrt ? dot / std::sqrt(static_cast<float>(a.head_dim)) : dot * a.scale;
 }
@@ -50,7 +54,7 @@ void WeightedSum(const float* p, const float* v, int64_t n, int64_t stride, int6
 void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
   const int64_t hd = a.head_dim;
   const float* q = a.q + i * a.q_stride + h * hd;
-  const int64_t kv_off = (h / (a.n_heads / a.n_kv_heads)) * hd;
+  const int64_t kv_off = (h / (a.n_heads / a.n_kv_heads)) * KvHeadStride(a);
   int64_t j0, j1;
   KeyRange(a, i, &j0, &j1);
   for (int64_t j = j0; j < j1; ++j) {
@@ -72,8 +76,8 @@ void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   const Isa isa = ActiveIsa();
 #endif
   for (int64_t g = 0; g < a.n_kv_heads; ++g) {
-    const float* k = a.k + g * hd;
-    const float* v = a.v + g * hd;
+    const float* k = a.k + g * KvHeadStride(a);
+    const float* v = a.v + g * KvHeadStride(a);
     auto pack = [&](int64_t b0, int64_t b1) {
       kern::FlashPackBlocks(k, v, a.n_keys, a.kv_stride, hd, a.bf16, b0, b1, storage);
     };

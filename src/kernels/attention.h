@@ -14,12 +14,13 @@ struct AttentionArgs {
   const float* q = nullptr;
   int64_t n_q = 0;
   int64_t q_stride = 0;
-  // k, v: [n_keys rows, kv_stride], kv head g at columns g*head_dim. Query head h uses kv head
-  // h / (n_heads / n_kv_heads) (GQA).
+  // k, v: key j of kv head g at k + j*kv_stride + g*kv_head_stride (kv_head_stride 0: head_dim, the heads
+  // side by side in one row). Query head h uses kv head h / (n_heads / n_kv_heads) (GQA).
   const float* k = nullptr;
   const float* v = nullptr;
   int64_t n_keys = 0;
   int64_t kv_stride = 0;
+  int64_t kv_head_stride = 0;
   int64_t n_heads = 0;
   int64_t n_kv_heads = 0;
   int64_t head_dim = 0;

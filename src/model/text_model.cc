@@ -160,10 +160,14 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
       ApplyRope(k + r * kvd, nkv, half, cs + r * half, sn + r * half);
     }
     for (const Segment& sg : segs) {
-      float* kc = sg.cache->keys(l);    // [capacity, kvd]
-      float* vc = sg.cache->values(l);  // [capacity, kvd]
-      std::memcpy(kc + sg.pos0 * kvd, k + sg.row0 * kvd, sizeof(float) * sg.n * kvd);
-      std::memcpy(vc + sg.pos0 * kvd, v + sg.row0 * kvd, sizeof(float) * sg.n * kvd);
+      float* kc = sg.cache->keys(l);    // [nkv, capacity, hd]
+      float* vc = sg.cache->values(l);  // [nkv, capacity, hd]
+      const int64_t cap = sg.cache->capacity();
+      for (int64_t i = 0; i < sg.n; ++i)
+        for (int64_t g2 = 0; g2 < nkv; ++g2) {
+          std::memcpy(kc + (g2 * cap + sg.pos0 + i) * hd, k + (sg.row0 + i) * kvd + g2 * hd, sizeof(float) * hd);
+          std::memcpy(vc + (g2 * cap + sg.pos0 + i) * hd, v + (sg.row0 + i) * kvd + g2 * hd, sizeof(float) * hd);
+        }
       AttentionArgs args;
       args.q = q + sg.row0 * qd;
       args.n_q = sg.n;
@@ -171,7 +175,8 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
       args.k = kc;
       args.v = vc;
       args.n_keys = sg.pos0 + sg.n;
-      args.kv_stride = kvd;
+      args.kv_stride = hd;
+      args.kv_head_stride = cap * hd;
       args.n_heads = nh;
       args.n_kv_heads = nkv;
       args.head_dim = hd;

@@ -184,5 +184,36 @@ TEST(FlashAttention, Bf16AttentionCloseToFloat32) {
   }
 }
 
+// Keys and values stored head-major (kv_head_stride: the text model's KV cache) give bitwise the results of
+// the same keys side by side in rows, on the decode path (one query) and the flash path.
+TEST(Attention, HeadMajorKvLayoutIsBitwiseTheRowLayout) {
+  ThreadPool pool(2);
+  const int64_t nh = 4, nkv = 2, hd = 64, n_keys = 77, cap = 90;
+  const auto k = test::RandomVec(n_keys * nkv * hd, 41), v = test::RandomVec(n_keys * nkv * hd, 42);
+  std::vector<float> kh(nkv * cap * hd, 0.f), vh(kh.size(), 0.f);
+  for (int64_t j = 0; j < n_keys; ++j)
+    for (int64_t g = 0; g < nkv; ++g)
+      for (int64_t d = 0; d < hd; ++d) {
+        kh[(g * cap + j) * hd + d] = k[j * nkv * hd + g * hd + d];
+        vh[(g * cap + j) * hd + d] = v[j * nkv * hd + g * hd + d];
+      }
+  for (int64_t n_q : {1, 40}) {
+    for (bool bf16 : {false, true}) {
+      const auto q = test::RandomVec(n_q * nh * hd, 43);
+      std::vector<float> rows(n_q * nh * hd), heads(rows.size());
+      std::vector<float> scratch(AttentionScratchFloats(n_q, n_keys, hd, &pool));
+      AttentionArgs a;
+      a.q = q.data(), a.n_q = n_q, a.q_stride = nh * hd, a.n_keys = n_keys, a.n_heads = nh, a.n_kv_heads = nkv;
+      a.head_dim = hd, a.divide_by_sqrt = true, a.causal = true, a.q_pos0 = n_keys - n_q, a.bf16 = bf16;
+      a.out_stride = nh * hd;
+      a.k = k.data(), a.v = v.data(), a.kv_stride = nkv * hd, a.out = rows.data();
+      Attention(a, scratch.data(), &pool);
+      a.k = kh.data(), a.v = vh.data(), a.kv_stride = hd, a.kv_head_stride = cap * hd, a.out = heads.data();
+      Attention(a, scratch.data(), &pool);
+      EXPECT_EQ(rows, heads) << "n_q=" << n_q << " bf16=" << bf16;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace idefics
