@@ -77,7 +77,7 @@ std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M, const 
   return bound;
 }
 
-bool HaveAvx512() {
+[[maybe_unused]] bool HaveAvx512() {
   return ActiveIsa() == Isa::kAvx512;
 }
 
