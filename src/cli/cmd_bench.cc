@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "runtime/bench.h"
 
 namespace idefics::cli {
@@ -71,11 +72,7 @@ int RunBench(int argc, char** argv) {
   app.add_flag("--no-probes", no_probes,
                "skip the bandwidth / peak FLOPS probes (no fractions of the limits)");
   app.add_flag("--json", as_json, "print the report as JSON on stdout (progress and the table on stderr)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   if (!ParseSize(image_size, &o.image_w, &o.image_h)) {
     std::fprintf(stderr, "idefics bench: --image-size must look like 980x980 (got '%s')\n",
                  image_size.c_str());

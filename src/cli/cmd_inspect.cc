@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
 #include "io/weight_registry.h"
@@ -36,11 +38,7 @@ int RunInspect(int argc, char** argv) {
   bool as_json = false;
   app.add_option("--model", dir, "hub model folder (config.json, *.safetensors, tokenizer files)")->required();
   app.add_flag("--json", as_json, "print one JSON object instead of text");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
 
   auto folder = ModelFolder::Load(dir);
   if (!folder.ok()) {

@@ -3,9 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "cli/run_flags.h"
 #include "core/thread_pool.h"
 #include "model/quantize_folder.h"
@@ -30,11 +32,7 @@ int RunQuantize(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--force", force, "replace a non-empty output folder");
   app.add_flag("--quiet", quiet, "no progress on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   auto fmt = ParseWeightFormat(type);
   if (!fmt.ok()) {
     std::fprintf(stderr, "idefics quantize: %s\n", fmt.status().ToString().c_str());

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/parse_flags.h"
 #include "io/synth.h"
 
 namespace idefics::cli {
@@ -17,11 +18,7 @@ int RunSynth(int argc, char** argv) {
   app.add_option("--text-layers", opts.text_layers, "decoder layers (default: the preset's, 32 for idefics2-8b)");
   app.add_option("--vision-layers", opts.vision_layers, "vision encoder layers (default: the preset's)");
   app.add_option("--seed", opts.seed, "random seed")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   if (dtype == "f32") {
     opts.dtype = DType::kF32;
   } else if (dtype == "bf16") {

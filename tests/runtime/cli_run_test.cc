@@ -175,5 +175,21 @@ TEST(CliChatTest, PipedConversation) {
   EXPECT_EQ(lines[2] + "\n", hello);
 }
 
+// Every subcommand turns a flag error into exit code 1 with CLI11's message (bench, inspect, quantize and
+// synth used to return CLI11's own codes, e.g. 106), and --help into 0.
+TEST(CliRunTest, EveryCommandExitsOneOnABadFlag) {
+  for (const char* cmd : {"run", "chat", "serve", "bench", "inspect", "quantize", "synth", "preprocess",
+                          "tokenize", "bench-serve"}) {
+    SCOPED_TRACE(cmd);
+    int code = -1;
+    const std::string out = Cli(std::string(cmd) + " --no-such-flag", &code, /*with_stderr=*/true);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("Run with --help"), std::string::npos) << out;  // CLI11's message (a missing
+                                                                       // required flag may be named first)
+    Cli(std::string(cmd) + " --help", &code);
+    EXPECT_EQ(code, 0);
+  }
+}
+
 }  // namespace
 }  // namespace idefics
