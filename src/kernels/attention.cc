@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/flash_attention.h"
+#include "kernels/matmul.h"
 #include "kernels/ops.h"
 
 namespace idefics {
@@ -115,6 +117,43 @@ void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
   }
 }
 
+// Decode path for keys stored head-major (kv_stride == head_dim: a head's keys form a contiguous
+// [n_keys, head_dim] matrix, the text model's KV cache). One task per (query, kv head): the scores of the
+// group's query heads against all visible keys are one matrix-vector product (MatMul's GEMV, keys read once
+// for the whole group), then softmax and the weighted sum of values per head as in OneHead. Each task runs
+// single-threaded, so results do not depend on the thread count.
+void AttentionGrouped(const AttentionArgs& a, ThreadPool* pool) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
+  auto task = [&](int64_t t) {
+    const int64_t i = t / a.n_kv_heads, g = t % a.n_kv_heads;
+    int64_t j0, j1;
+    KeyRange(a, i, &j0, &j1);
+    const int64_t n = j1 - j0;
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(group * std::max<int64_t>(n, 1))) scores.resize(group * n);
+    const float* kg = a.k + g * KvHeadStride(a) + j0 * hd;
+    const float* vg = a.v + g * KvHeadStride(a) + j0 * hd;
+    // The group's query heads are consecutive columns of the query row: a [group, hd] block.
+    const float* q = a.q + i * a.q_stride + g * group * hd;
+    if (n > 0) {
+      const WeightMatrix keys{WeightFormat::kF32, n, hd, kg};
+      MatMul(q, group, keys, nullptr, scores.data(), nullptr);  // scores[r * n + j]
+    }
+    for (int64_t r = 0; r < group; ++r) {
+      float* s = scores.data() + r * n;
+      for (int64_t j = 0; j < n; ++j) s[j] = Scale(a, s[j]);
+      Softmax(s, n);
+      WeightedSum(s, vg, n, hd, hd, a.out + i * a.out_stride + (g * group + r) * hd);
+    }
+  };
+  const int64_t tasks = a.n_q * a.n_kv_heads;
+  if (pool && pool->size() > 1 && tasks > 1) {
+    pool->ParallelTasks(tasks, task);
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  }
+}
+
 }  // namespace
 
 size_t AttentionScratchFloats(int64_t n_q, int64_t n_keys, int64_t head_dim, const ThreadPool* pool) {
@@ -148,7 +187,13 @@ void AttentionRef(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
 }
 
 void Attention(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
-  if (a.n_q < kAttentionGemmMinQueries) return AttentionRef(a, scratch, pool);
+  if (a.n_q < kAttentionGemmMinQueries) {
+    if (a.kv_stride == a.head_dim && a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0) {
+      if (a.causal) IDEFICS_CHECK(a.q_pos0 + a.n_q <= a.n_keys);
+      return AttentionGrouped(a, pool);
+    }
+    return AttentionRef(a, scratch, pool);
+  }
   IDEFICS_CHECK(a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0);
   if (a.causal) IDEFICS_CHECK(a.q_pos0 + a.n_q <= a.n_keys);
   if (a.head_dim > kern::kFlashMaxHeadDim) return AttentionRef(a, scratch, pool);
