@@ -25,6 +25,22 @@ void RowAsBf16(const WeightMatrix& w, int64_t n, float* tmp, uint16_t* out) {
   DequantizeRow(w, n, tmp);
   for (int64_t k = 0; k < w.cols; ++k) out[k] = F32ToBf16(tmp[k]);
 }
+
+// y[m, n] for m in [m0, m1) from weight row n as bf16 bits: per output the vdpbf16ps chain (odd product of a
+// pair first, then the even one; both exact), bias added last.
+void Bf16RowProducts(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const uint16_t* row,
+                     const float* bias, float* y, int64_t N, int64_t n) {
+  const int64_t Kp = (K + 1) / 2 * 2;
+  for (int64_t m = m0; m < m1; ++m) {
+    const uint16_t* xm = xb + m * Kp;
+    float acc = 0.f;
+    for (int64_t k = 0; k < K; k += 2) {
+      if (k + 1 < K) acc = std::fma(Bf16ToF32(xm[k + 1]), Bf16ToF32(row[k + 1]), acc);
+      acc = std::fma(Bf16ToF32(xm[k]), Bf16ToF32(row[k]), acc);
+    }
+    y[m * N + n] = acc + Bias(bias, n);
+  }
+}
 }  // namespace
 
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
@@ -121,21 +137,11 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
 
 void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
               float* y, int64_t n0, int64_t n1) {
-  const int64_t N = w.rows, Kp = (K + 1) / 2 * 2;
   std::vector<float> tmp(K);
   std::vector<uint16_t> row(K + 1, 0);
   for (int64_t n = n0; n < n1; ++n) {
     RowAsBf16(w, n, tmp.data(), row.data());
-    for (int64_t m = m0; m < m1; ++m) {
-      const uint16_t* xm = xb + m * Kp;
-      float acc = 0.f;
-      for (int64_t k = 0; k < K; k += 2) {
-        // vdpbf16ps adds the odd product first, then the even one (both exact products).
-        if (k + 1 < K) acc = std::fma(Bf16ToF32(xm[k + 1]), Bf16ToF32(row[k + 1]), acc);
-        acc = std::fma(Bf16ToF32(xm[k]), Bf16ToF32(row[k]), acc);
-      }
-      y[m * N + n] = acc + Bias(bias, n);
-    }
+    Bf16RowProducts(xb, K, m0, m1, row.data(), bias, y, w.rows, n);
   }
 }
 
@@ -166,15 +172,7 @@ void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const
       row[2 * kp] = static_cast<uint16_t>(panel[kp * 64] & 0xffff);
       row[2 * kp + 1] = static_cast<uint16_t>(panel[kp * 64] >> 16);
     }
-    for (int64_t m = m0; m < m1; ++m) {
-      const uint16_t* xm = xb + m * Kp;
-      float acc = 0.f;
-      for (int64_t k = 0; k < K; k += 2) {
-        if (k + 1 < K) acc = std::fma(Bf16ToF32(xm[k + 1]), Bf16ToF32(row[k + 1]), acc);
-        acc = std::fma(Bf16ToF32(xm[k]), Bf16ToF32(row[k]), acc);
-      }
-      y[m * N + n] = acc + Bias(bias, n);
-    }
+    Bf16RowProducts(xb, K, m0, m1, row.data(), bias, y, N, n);
   }
 }
 

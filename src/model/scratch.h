@@ -2,35 +2,23 @@
 // layers and calls, so the forward passes allocate (and first-touch fresh pages) only when a shape grows.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
-#include <new>
+
+#include "core/large_alloc.h"
 
 namespace idefics {
 
 class ScratchBuffer {
  public:
   // A buffer of at least n floats (contents unspecified); stable until the next Get with a larger n.
-  // Buffers of 2 MiB and more are 2 MiB-aligned and advised as huge pages: fresh memory is first touched
-  // page by page, and on the measurement VM a 4 KiB page fault cost ~2x a 2 MiB one per byte.
+  // Large buffers come from AllocLarge (huge pages from 2 MiB on: fresh memory is first touched page by page).
   float* Get(size_t n) {
     if (n > cap_) {
       cap_ = n + n / 4;  // headroom so slowly growing prompts do not reallocate every call
       data_.reset();
-      const size_t bytes = cap_ * sizeof(float);
-      void* p = nullptr;
-      if (bytes >= kHuge) {
-        const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
-        p = std::aligned_alloc(kHuge, rounded);
-        if (p) madvise(p, rounded, MADV_HUGEPAGE);
-      } else {
-        p = std::malloc(bytes);
-      }
-      if (!p) throw std::bad_alloc();
-      data_.reset(static_cast<float*>(p));
+      data_.reset(static_cast<float*>(AllocLarge(cap_ * sizeof(float))));
     }
     return data_.get();
   }
@@ -42,7 +30,6 @@ class ScratchBuffer {
   }
 
  private:
-  static constexpr size_t kHuge = size_t{2} << 20;
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };

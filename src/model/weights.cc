@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/check.h"
+#include "core/large_alloc.h"
 #include "core/thread_pool.h"
 #include "io/weight_registry.h"
 #include "kernels/cpu_features.h"
@@ -23,14 +24,9 @@ namespace {
 
 bool Aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
 
-// A buffer for ModelWeights::owned: 64-byte aligned; from 2 MiB on, 2 MiB-aligned and advised as huge pages.
+// A buffer for ModelWeights::owned (core/large_alloc.h).
 uint8_t* AllocWeightBuffer(size_t n) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t align = n >= kHuge ? kHuge : 64, rounded = (std::max<size_t>(n, 1) + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, rounded);
-  if (!p) throw std::bad_alloc();
-  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);
-  return static_cast<uint8_t*>(p);
+  return static_cast<uint8_t*>(AllocLarge(n));
 }
 
 // Runs fn(begin, end) over element ranges of n, on the pool when there is one.
@@ -176,17 +172,8 @@ class Loader {
       return t.data;
     }
     uint8_t* dst = Alloc(t.nbytes);
-    const size_t chunk = size_t{1} << 21;
-    const int64_t chunks = static_cast<int64_t>((t.nbytes + chunk - 1) / chunk);
-    auto copy = [&](int64_t b, int64_t e) {
-      const size_t lo = static_cast<size_t>(b) * chunk, hi = std::min(t.nbytes, static_cast<size_t>(e) * chunk);
-      std::memcpy(dst + lo, t.data + lo, hi - lo);
-    };
-    if (opts_.pool && chunks > 1) {
-      opts_.pool->ParallelFor(chunks, 1, copy);
-    } else {
-      copy(0, chunks);
-    }
+    Chunked(static_cast<int64_t>(t.nbytes), opts_.pool,
+            [&](int64_t b, int64_t e) { std::memcpy(dst + b, t.data + b, static_cast<size_t>(e - b)); });
     ReleaseSourcePages(t);
     return dst;
   }
