@@ -3,7 +3,9 @@
 // class. Run: build/release/bench/idefics_kernel_bench [--benchmark_filter=Gemm] (counters: GB/s of weights,
 // GFLOPS).
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "core/build_info.h"
+#include "core/large_alloc.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
@@ -132,6 +135,35 @@ void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot) {
     benchmark::DoNotOptimize(y.data());
   }
   SetCounters(st, s, static_cast<double>(c.bytes.size()));
+}
+
+// The GEMV as decode sees it: a different matrix each call, cycling through copies that together exceed any
+// cache (>= 768 MB), so the figure is the memory-streaming rate, comparable to Probe/ReadBandwidth (the
+// single-matrix benchmarks above re-read one matrix that may partly stay in the last-level cache).
+// `huge`: the copies sit in 2 MiB pages (AllocLarge, as `--no-mmap` loads the decoder), else in 4 KiB pages (as
+// a mapped file).
+void BM_MatMulStream(benchmark::State& st, Shape s, WeightFormat f, bool huge) {
+  WeightCache& c = Weights(f, s.N, s.K);
+  const size_t bytes = c.bytes.size();
+  const size_t copies = std::max<size_t>(2, (size_t{768} << 20) / bytes + 1);
+  std::vector<std::unique_ptr<uint8_t, decltype(&std::free)>> mats;
+  for (size_t i = 0; i < copies; ++i) {
+    uint8_t* p = static_cast<uint8_t*>(huge ? AllocLarge(bytes) : std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!huge) madvise(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095}), bytes, MADV_NOHUGEPAGE);
+    std::memcpy(p, c.bytes.data(), bytes);
+    mats.emplace_back(p, &std::free);
+  }
+  std::vector<float> x(s.M * s.K), y(s.M * s.N);
+  FillRandom(x.data(), x.size(), 7, 1.f);
+  size_t i = 0;
+  for (auto _ : st) {
+    WeightMatrix w = c.w;
+    w.data = mats[i].get();
+    i = (i + 1) % copies;
+    MatMul(x.data(), s.M, w, nullptr, y.data(), &Pool(), MatMulOptions{});
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetCounters(st, s, static_cast<double>(bytes));
 }
 
 // The bf16 GEMM from weights packed once (PackBf16Panels, as the vision encoder and connector run).
@@ -304,10 +336,10 @@ struct Registrar {
     const Fmt fmts[] = {{"f32", WeightFormat::kF32, false},         {"bf16", WeightFormat::kBF16, false},
                         {"bf16dot", WeightFormat::kBF16, true},     {"f16", WeightFormat::kF16, false},
                         {"q8_0", WeightFormat::kQ8_0, false},       {"q4_0", WeightFormat::kQ4_0, false},
-                        {"q8_0_bf16dot", WeightFormat::kQ8_0, true}};
+                        {"q8_0_bf16dot", WeightFormat::kQ8_0, true}, {"q4_0_bf16dot", WeightFormat::kQ4_0, true}};
     for (const Shape& s : kGemvShapes) {
       for (const Fmt& f : fmts) {
-        if (std::string(f.name) == "q8_0_bf16dot") continue;  // same as q8_0 at M = 1
+        if (std::string(f.name).find("_bf16dot") != std::string::npos) continue;  // same as without at M = 1
         if (std::string(f.name) == "bf16dot") {
 #if defined(IDEFICS_HAVE_SIMD)
           if (ActiveIsa() == Isa::kAvx512)
@@ -321,6 +353,13 @@ struct Registrar {
                                             s, f.f, f.bf16_dot))
             ->Unit(benchmark::kMicrosecond);
       }
+      for (WeightFormat f : {WeightFormat::kBF16, WeightFormat::kQ8_0, WeightFormat::kQ4_0})
+        for (bool huge : {false, true})
+          Timing(benchmark::RegisterBenchmark((std::string("Gemv/") + s.name + "/" + WeightFormatName(f) +
+                                               (huge ? "_stream_huge" : "_stream"))
+                                                  .c_str(),
+                                              BM_MatMulStream, s, f, huge))
+              ->Unit(benchmark::kMicrosecond);
 #if defined(IDEFICS_HAVE_OPENBLAS)
       Timing(benchmark::RegisterBenchmark((std::string("Gemv/") + s.name + "/openblas_sgemv").c_str(),
                                           BM_OpenBlas, s))

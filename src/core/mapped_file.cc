@@ -7,10 +7,43 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 namespace idefics {
+
+namespace {
+
+constexpr size_t kHugeBytes = size_t{2} << 20;
+
+// Maps the file read-only. From 2 MiB on, the mapping starts on a 2 MiB boundary and is advised as huge pages:
+// file offset 0 then sits on a huge-page boundary, so page-cache folios of 2 MiB (which a first read through
+// such a mapping creates, on filesystems with large folios) are mapped by one page-table entry each — weight
+// streaming then pays no 4 KiB TLB misses (measured: decode as fast as from an anonymous huge-page copy).
+// Falls back to a plain mapping where the reservation fails.
+void* MapAligned(int fd, size_t size) {
+  if (size >= kHugeBytes) {
+    void* r = ::mmap(nullptr, size + kHugeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r != MAP_FAILED) {
+      const uintptr_t lo = reinterpret_cast<uintptr_t>(r), hi = lo + size + kHugeBytes;
+      const uintptr_t a = (lo + kHugeBytes - 1) & ~(kHugeBytes - 1);
+      void* p = ::mmap(reinterpret_cast<void*>(a), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+      if (p == MAP_FAILED) {
+        ::munmap(r, size + kHugeBytes);
+      } else {
+        const uintptr_t end = (a + size + 4095) & ~uintptr_t{4095};
+        if (a > lo) ::munmap(r, a - lo);
+        if (hi > end) ::munmap(reinterpret_cast<void*>(end), hi - end);
+        ::madvise(p, size, MADV_HUGEPAGE);  // advisory: ignored where THP is off
+        return p;
+      }
+    }
+  }
+  return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -32,7 +65,7 @@ StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) 
   f->path_ = path;
   f->size_ = static_cast<size_t>(st.st_size);
   if (f->size_ > 0) {
-    void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = MapAligned(fd, f->size_);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
