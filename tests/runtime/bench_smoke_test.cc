@@ -27,6 +27,13 @@ TEST(BenchSmoke, CliPrintsJsonWithTheExpectedKeys) {
   EXPECT_EQ(j["threads"], 2);
   EXPECT_GT(j["machine"]["read_bandwidth_GBs"].get<double>(), 0);
   EXPECT_GT(j["machine"]["peak_gflops_bf16"].get<double>(), 0);
+  // Probed before the stages and again after prefill / decode; the limit is the best probe.
+  ASSERT_EQ(j["machine"]["read_bandwidth_probes_GBs"].size(), 2u);
+  ASSERT_EQ(j["machine"]["peak_gflops_bf16_probes"].size(), 2u);
+  for (const auto& v : j["machine"]["read_bandwidth_probes_GBs"])
+    EXPECT_LE(v.get<double>(), j["machine"]["read_bandwidth_GBs"].get<double>());
+  EXPECT_NEAR(j["decode"]["fraction_of_bandwidth"].get<double>(),
+              j["decode"]["GBs"].get<double>() / j["machine"]["read_bandwidth_GBs"].get<double>(), 1e-9);
   EXPECT_GT(j["model"]["load_ms"].get<double>(), 0);
   EXPECT_EQ(j["vision"]["no_split"]["patches"], 16 * 12);
   EXPECT_GT(j["vision"]["no_split"]["vision_ms"].get<double>(), 0);
