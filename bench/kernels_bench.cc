@@ -140,16 +140,19 @@ void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot) {
 // The GEMV as decode sees it: a different matrix each call, cycling through copies that together exceed any
 // cache (>= 768 MB), so the figure is the memory-streaming rate, comparable to Probe/ReadBandwidth (the
 // single-matrix benchmarks above re-read one matrix that may partly stay in the last-level cache).
-// `huge`: the copies sit in 2 MiB pages (AllocLarge, as `--no-mmap` loads the decoder), else in 4 KiB pages (as
-// a mapped file).
+// `huge`: the copies sit in 2 MiB pages (AllocLarge, as `--no-mmap` loads the decoder), else in 4 KiB pages
+// (as a mapped file).
 void BM_MatMulStream(benchmark::State& st, Shape s, WeightFormat f, bool huge) {
   WeightCache& c = Weights(f, s.N, s.K);
   const size_t bytes = c.bytes.size();
   const size_t copies = std::max<size_t>(2, (size_t{768} << 20) / bytes + 1);
   std::vector<std::unique_ptr<uint8_t, decltype(&std::free)>> mats;
   for (size_t i = 0; i < copies; ++i) {
-    uint8_t* p = static_cast<uint8_t*>(huge ? AllocLarge(bytes) : std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!huge) madvise(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095}), bytes, MADV_NOHUGEPAGE);
+    uint8_t* p =
+        static_cast<uint8_t*>(huge ? AllocLarge(bytes) : std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!huge)
+      madvise(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095}), bytes,
+              MADV_NOHUGEPAGE);
     std::memcpy(p, c.bytes.data(), bytes);
     mats.emplace_back(p, &std::free);
   }
@@ -333,10 +336,11 @@ struct Registrar {
       WeightFormat f;
       bool bf16_dot;
     };
-    const Fmt fmts[] = {{"f32", WeightFormat::kF32, false},         {"bf16", WeightFormat::kBF16, false},
-                        {"bf16dot", WeightFormat::kBF16, true},     {"f16", WeightFormat::kF16, false},
-                        {"q8_0", WeightFormat::kQ8_0, false},       {"q4_0", WeightFormat::kQ4_0, false},
-                        {"q8_0_bf16dot", WeightFormat::kQ8_0, true}, {"q4_0_bf16dot", WeightFormat::kQ4_0, true}};
+    const Fmt fmts[] = {
+        {"f32", WeightFormat::kF32, false},          {"bf16", WeightFormat::kBF16, false},
+        {"bf16dot", WeightFormat::kBF16, true},      {"f16", WeightFormat::kF16, false},
+        {"q8_0", WeightFormat::kQ8_0, false},        {"q4_0", WeightFormat::kQ4_0, false},
+        {"q8_0_bf16dot", WeightFormat::kQ8_0, true}, {"q4_0_bf16dot", WeightFormat::kQ4_0, true}};
     for (const Shape& s : kGemvShapes) {
       for (const Fmt& f : fmts) {
         if (std::string(f.name).find("_bf16dot") != std::string::npos) continue;  // same as without at M = 1
@@ -382,9 +386,9 @@ struct Registrar {
             ->MinTime(1.0);
       }
       for (const Fmt& f : fmts)
-        if (f.f == WeightFormat::kBF16 && !f.bf16_dot)
-          Timing(benchmark::RegisterBenchmark((std::string("Pack/") + s.name + "/bf16").c_str(), BM_PackPanels,
-                                              s, f.f))
+        if (!f.bf16_dot && f.f != WeightFormat::kF32 && f.f != WeightFormat::kF16)
+          Timing(benchmark::RegisterBenchmark((std::string("Pack/") + s.name + "/" + f.name).c_str(),
+                                              BM_PackPanels, s, f.f))
               ->Unit(benchmark::kMillisecond);
       Timing(benchmark::RegisterBenchmark((std::string("Gemm/") + s.name + "/bf16dot_panels").c_str(),
                                           BM_MatMulPanels, s))

@@ -17,14 +17,15 @@ namespace {
 
 constexpr size_t kHugeBytes = size_t{2} << 20;
 
-// Maps the file read-only. From 2 MiB on, the mapping starts on a 2 MiB boundary and is advised as huge pages:
-// file offset 0 then sits on a huge-page boundary, so page-cache folios of 2 MiB (which a first read through
-// such a mapping creates, on filesystems with large folios) are mapped by one page-table entry each — weight
-// streaming then pays no 4 KiB TLB misses (measured: decode as fast as from an anonymous huge-page copy).
-// Falls back to a plain mapping where the reservation fails.
+// Maps the file read-only. From 2 MiB on, the mapping starts on a 2 MiB boundary and is advised as huge
+// pages: file offset 0 then sits on a huge-page boundary, so page-cache folios of 2 MiB (which a first read
+// through such a mapping creates, on filesystems with large folios) are mapped by one page-table entry each —
+// weight streaming then pays no 4 KiB TLB misses (measured: decode as fast as from an anonymous huge-page
+// copy). Falls back to a plain mapping where the reservation fails.
 void* MapAligned(int fd, size_t size) {
   if (size >= kHugeBytes) {
-    void* r = ::mmap(nullptr, size + kHugeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* r =
+        ::mmap(nullptr, size + kHugeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r != MAP_FAILED) {
       const uintptr_t lo = reinterpret_cast<uintptr_t>(r), hi = lo + size + kHugeBytes;
       const uintptr_t a = (lo + kHugeBytes - 1) & ~(kHugeBytes - 1);

@@ -89,6 +89,41 @@ inline __m256i F32ToBf16x16(__m512 v) {
   return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
+// Q4_0 / Q8_0 row segment (len a multiple of 32) straight to bf16: each block's 32 float32 values, as
+// SegmentToF32 computes them, rounded by one vcvtne2ps2bf16. That instruction rounds to nearest even like
+// F32ToBf16x16 and differs from it only on float32 denormals, which a dequantized weight never is (an f16
+// scale is at least 2^-24 and a nonzero quant at least 1), so the bits are the scalar twin's.
+void QuantSegmentToBf16(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, uint16_t* out) {
+  const uint8_t* row = w.row(n);
+  if (w.format == WeightFormat::kQ8_0) {
+    const uint8_t* p = row + (k0 / 32) * 34;
+    for (int64_t b = 0; b < len / 32; ++b, p += 34) {
+      uint16_t s16;
+      std::memcpy(&s16, p, 2);
+      const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
+      const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
+      const __m512 v0 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
+      const __m512 v1 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
+      _mm512_storeu_si512(out + 32 * b, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+    }
+    return;
+  }
+  const uint8_t* p = row + (k0 / 32) * 18;
+  const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
+  for (int64_t b = 0; b < len / 32; ++b, p += 18) {
+    uint16_t s16;
+    std::memcpy(&s16, p, 2);
+    const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, k0f), k8);
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), k8);
+    const __m512 v0 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)));
+    const __m512 v1 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)));
+    _mm512_storeu_si512(out + 32 * b, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+  }
+}
+
 // ---- Packing: panel[k][j] = W[n0 + j][k0 + k] (columns j >= nvalid are zero) ----
 
 alignas(64) const float kZeros[kKCB] = {};
@@ -167,6 +202,8 @@ void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, in
     // while the transpose reading 64 rows 64 bytes at a time stalled on every line (2x slower packing).
     if (w.format == WeightFormat::kBF16) {
       std::memcpy(t, reinterpret_cast<const uint16_t*>(w.row(n0 + j)) + k0, 2 * kc);
+    } else if (w.format == WeightFormat::kQ4_0 || w.format == WeightFormat::kQ8_0) {
+      QuantSegmentToBf16(w, n0 + j, k0, kc, t);  // kc: a multiple of 32 (kKCB is, and so is K)
     } else {
       SegmentToF32(w, n0 + j, k0, kc, tmpf);
       int64_t k = 0;

@@ -369,7 +369,9 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     bw_probes.push_back(MeasureReadBandwidthGBs(pool));
     probe_peaks();
   }
-  auto best_of = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); };
+  auto best_of = [](const std::vector<double>& v) {
+    return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+  };
   auto frac = [&](double achieved, double limit) -> json {
     return limit > 0 ? json(achieved / limit) : json(nullptr);
   };
@@ -512,16 +514,19 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
                          {"read_bandwidth_probes_GBs", bw_probes},
                          {"peak_gflops_f32_probes", peak32_probes},
                          {"peak_gflops_bf16_probes", peak16_probes},
-                         {"method", "best of the probes run before the stages, after prefill (peak FLOPS) and "
-                                    "after decode (bandwidth); every fraction is against these best values"}};
+                         {"method",
+                          "best of the probes run before the stages, after prefill (peak FLOPS) and "
+                          "after decode (bandwidth); every fraction is against these best values"}};
   }
   for (auto& [mode, e] : vis.items()) {
     (void)mode;
-    e["vision_fraction_of_peak"] = frac(e["vision_gflops"].get<double>() * 1e3 / e["vision_ms"].get<double>(), peak);
+    e["vision_fraction_of_peak"] =
+        frac(e["vision_gflops"].get<double>() * 1e3 / e["vision_ms"].get<double>(), peak);
     e["connector_fraction_of_peak"] =
         frac(e["connector_gflops"].get<double>() * 1e3 / e["connector_ms"].get<double>(), peak);
   }
-  for (json& e : prefill) e["fraction_of_peak"] = frac(e["gflops"].get<double>() * 1e3 / e["ms"].get<double>(), peak);
+  for (json& e : prefill)
+    e["fraction_of_peak"] = frac(e["gflops"].get<double>() * 1e3 / e["ms"].get<double>(), peak);
   report["vision"] = vis;
   report["prefill"] = prefill;
   if (!dec.is_null()) {

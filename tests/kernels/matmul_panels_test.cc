@@ -67,6 +67,28 @@ TEST(MatMulPanelsTest, SimdPackingIsBitwiseItsScalarTwin) {
   }
 }
 
+// Extreme block scales (f16 subnormal 2^-24, smallest normal, largest finite, zero, negative, inf, NaN): the
+// SIMD packer rounds the dequantized values to bf16 with vcvtne2ps2bf16, which would differ from the scalar
+// rounding on float32 denormals — a dequantized weight never is one, down to the smallest scale.
+TEST(MatMulPanelsTest, QuantPackingWithExtremeScalesIsBitwiseItsScalarTwin) {
+  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 BF16";
+  const uint16_t scales[] = {0x0001, 0x0400, 0x7bff, 0x0000, 0x8001, 0xfbff, 0x7c00, 0x7e00};
+  for (WeightFormat f : {WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
+    const int64_t N = 70, K = 1184, nb = K / 32, bb = f == WeightFormat::kQ8_0 ? 34 : 18;
+    std::vector<uint8_t> bytes(static_cast<size_t>(N * nb * bb));
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>((i * 2654435761u) >> 11);
+    for (int64_t b = 0; b < N * nb; ++b) std::memcpy(&bytes[b * bb], &scales[b % 8], 2);
+    const WeightMatrix w{f, N, K, bytes.data()};
+    const kern::AlignedPtr<uint8_t> simd = Pack(w, nullptr);
+    kern::AlignedPtr<uint8_t> twin;
+    {
+      IsaGuard g(Isa::kScalar);
+      twin = Pack(w, nullptr);
+    }
+    ASSERT_EQ(0, std::memcmp(simd.get(), twin.get(), Bf16PanelBytes(N, K))) << WeightFormatName(f);
+  }
+}
+
 TEST(MatMulPanelsTest, ProductsFromPanelsAreBitwiseThePerCallPacking) {
   ThreadPool pool(2);
   MatMulOptions opt;
