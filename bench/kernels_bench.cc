@@ -124,12 +124,13 @@ void SetCounters(benchmark::State& st, const Shape& s, double weight_bytes) {
   st.counters["GB/s"] = benchmark::Counter(weight_bytes * st.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
-void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot) {
+void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot, bool int8_dot) {
   WeightCache& c = Weights(f, s.N, s.K);
   std::vector<float> x(s.M * s.K), y(s.M * s.N);
   FillRandom(x.data(), x.size(), 7, 1.f);
   MatMulOptions opt;
   opt.bf16_dot = bf16_dot;
+  opt.int8_dot = int8_dot;
   for (auto _ : st) {
     MatMul(x.data(), s.M, c.w, nullptr, y.data(), &Pool(), opt);
     benchmark::DoNotOptimize(y.data());
@@ -335,15 +336,22 @@ struct Registrar {
       const char* name;
       WeightFormat f;
       bool bf16_dot;
+      bool int8_dot = false;
     };
-    const Fmt fmts[] = {
-        {"f32", WeightFormat::kF32, false},          {"bf16", WeightFormat::kBF16, false},
-        {"bf16dot", WeightFormat::kBF16, true},      {"f16", WeightFormat::kF16, false},
-        {"q8_0", WeightFormat::kQ8_0, false},        {"q4_0", WeightFormat::kQ4_0, false},
-        {"q8_0_bf16dot", WeightFormat::kQ8_0, true}, {"q4_0_bf16dot", WeightFormat::kQ4_0, true}};
+    const Fmt fmts[] = {{"f32", WeightFormat::kF32, false},
+                        {"bf16", WeightFormat::kBF16, false},
+                        {"bf16dot", WeightFormat::kBF16, true},
+                        {"f16", WeightFormat::kF16, false},
+                        {"q8_0", WeightFormat::kQ8_0, false},
+                        {"q4_0", WeightFormat::kQ4_0, false},
+                        {"q8_0_bf16dot", WeightFormat::kQ8_0, true},
+                        {"q4_0_bf16dot", WeightFormat::kQ4_0, true},
+                        {"q8_0_int8dot", WeightFormat::kQ8_0, false, true},
+                        {"q4_0_int8dot", WeightFormat::kQ4_0, false, true}};
     for (const Shape& s : kGemvShapes) {
       for (const Fmt& f : fmts) {
-        if (std::string(f.name).find("_bf16dot") != std::string::npos) continue;  // same as without at M = 1
+        if (std::string(f.name).find("_bf16dot") != std::string::npos || f.int8_dot)
+          continue;  // as without at M = 1
         if (std::string(f.name) == "bf16dot") {
 #if defined(IDEFICS_HAVE_SIMD)
           if (ActiveIsa() == Isa::kAvx512)
@@ -354,7 +362,7 @@ struct Registrar {
           continue;  // MatMul runs the exact bf16 path at M = 1
         }
         Timing(benchmark::RegisterBenchmark((std::string("Gemv/") + s.name + "/" + f.name).c_str(), BM_MatMul,
-                                            s, f.f, f.bf16_dot))
+                                            s, f.f, f.bf16_dot, f.int8_dot))
             ->Unit(benchmark::kMicrosecond);
       }
       for (WeightFormat f : {WeightFormat::kBF16, WeightFormat::kQ8_0, WeightFormat::kQ4_0})
@@ -381,12 +389,12 @@ struct Registrar {
     for (const Shape& s : kGemmShapes) {
       for (const Fmt& f : fmts) {
         Timing(benchmark::RegisterBenchmark((std::string("Gemm/") + s.name + "/" + f.name).c_str(), BM_MatMul,
-                                            s, f.f, f.bf16_dot))
+                                            s, f.f, f.bf16_dot, f.int8_dot))
             ->Unit(benchmark::kMillisecond)
             ->MinTime(1.0);
       }
       for (const Fmt& f : fmts)
-        if (!f.bf16_dot && f.f != WeightFormat::kF32 && f.f != WeightFormat::kF16)
+        if (!f.bf16_dot && !f.int8_dot && f.f != WeightFormat::kF32 && f.f != WeightFormat::kF16)
           Timing(benchmark::RegisterBenchmark((std::string("Pack/") + s.name + "/" + f.name).c_str(),
                                               BM_PackPanels, s, f.f))
               ->Unit(benchmark::kMillisecond);

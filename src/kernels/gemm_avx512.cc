@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/transpose_avx512.h"
 
 namespace idefics::kern::avx512 {
 
@@ -128,49 +129,6 @@ void QuantSegmentToBf16(const WeightMatrix& w, int64_t n, int64_t k0, int64_t le
 
 alignas(64) const float kZeros[kKCB] = {};
 
-// Transposes a 16 (rows) × 16 (k) block of 32-bit values: src[r] + k for k < klen (zero beyond), into
-// dst[k * kNR + r]. Three shuffle stages (unpack ps, unpack pd, two 128-bit lane shuffles).
-inline void Transpose16(const float* const* src, int64_t klen, float* dst) {
-  const __mmask16 m = klen >= 16 ? 0xffff : static_cast<__mmask16>((1u << klen) - 1);
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(m, src[i]);
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));  // lane L: column 4L + 0 of rows 4i..4i+3
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 v = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88),
-                 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
-    const __m512 w = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-    const __m512 col[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
-                           _mm512_shuffle_f32x4(v, w, 0xdd), _mm512_shuffle_f32x4(v1, w1, 0xdd)};
-    for (int L = 0; L < 4; ++L) {
-      const int k = 4 * L + c;
-      if (k < klen) _mm512_store_ps(dst + k * kNR, col[L]);
-    }
-  }
-}
-
-// out[k][j] = src[j][k] for k < klen, j < 64 (src[j] == kZeros for missing rows).
-inline void TransposePanel(const float* const* src, int64_t klen, float* out) {
-  for (int64_t k = 0; k < klen; k += 16) {
-    for (int jb = 0; jb < kNR / 16; ++jb) {
-      const float* rows[16];
-      for (int i = 0; i < 16; ++i) rows[i] = src[jb * 16 + i] == kZeros ? kZeros : src[jb * 16 + i] + k;
-      Transpose16(rows, std::min<int64_t>(16, klen - k), out + k * kNR + jb * 16);
-    }
-  }
-}
-
 void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, float* tmp,
                   float* out) {
   const float* src[kNR];
@@ -184,7 +142,7 @@ void PackPanelF32(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int
       src[j] = tmp + j * kc;
     }
   }
-  TransposePanel(src, kc, out);
+  TransposePanel(src, kc, kZeros, out);
 }
 
 // bf16 panel as k-pairs: out[kp][j] = (W[n0+j][k0+2kp], W[n0+j][k0+2kp+1]) packed in one 32-bit word.
@@ -217,7 +175,7 @@ void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, in
     if (kc % 2) t[kc] = 0;
     src[j] = reinterpret_cast<const float*>(t);
   }
-  TransposePanel(src, kp, reinterpret_cast<float*>(out));
+  TransposePanel(src, kp, kZeros, reinterpret_cast<float*>(out));
 }
 
 // ---- Register tiles ----

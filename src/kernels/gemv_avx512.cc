@@ -445,6 +445,20 @@ inline float QuantizeActBlock32(const float* x, __m128i* lo, __m128i* hi) {
 }
 }  // namespace
 
+void QuantizeActsU8(const float* x, int64_t m0, int64_t m1, int64_t K, uint8_t* xq, float* xs) {
+  IDEFICS_CHECK(K % 32 == 0);
+  const int64_t nb = K / 32;
+  const __m128i bias = _mm_set1_epi8(static_cast<char>(0x80));
+  for (int64_t m = m0; m < m1; ++m) {
+    for (int64_t b = 0; b < nb; ++b) {
+      __m128i lo, hi;
+      xs[m * nb + b] = QuantizeActBlock32(x + m * K + 32 * b, &lo, &hi);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + m * K + 32 * b), _mm_xor_si128(lo, bias));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + m * K + 32 * b + 16), _mm_xor_si128(hi, bias));
+    }
+  }
+}
+
 void PrepareQuantActs(const float* x, int64_t M, int64_t K, WeightFormat f, QuantActs* out) {
   IDEFICS_CHECK(K % 32 == 0);
   IDEFICS_CHECK(f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0);

@@ -71,13 +71,46 @@ const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* p
   return xb;
 }
 
+// x [M, K] quantized per 32-block for the int8 GEMM (QuantizeActsU8): unsigned bytes [M, K] and scales
+// [M, K/32], in the calling thread's grow-only buffers (as ToBf16Padded).
+struct U8Acts {
+  const uint8_t* q = nullptr;
+  const float* s = nullptr;
+};
+U8Acts ToU8Acts(const float* x, int64_t M, int64_t K, ThreadPool* pool, Isa isa) {
+  thread_local std::unique_ptr<uint8_t[]> q;
+  thread_local std::unique_ptr<float[]> s;
+  thread_local size_t q_cap = 0, s_cap = 0;
+  const size_t nq = static_cast<size_t>(M * K), ns = static_cast<size_t>(M * (K / 32));
+  if (nq > q_cap) {
+    q = std::make_unique_for_overwrite<uint8_t[]>(nq);
+    q_cap = nq;
+  }
+  if (ns > s_cap) {
+    s = std::make_unique_for_overwrite<float[]>(ns);
+    s_cap = ns;
+  }
+  // Plain pointers: inside the workers, q and s would name the workers' own (empty) thread_local buffers.
+  uint8_t* qp = q.get();
+  float* sp = s.get();
+  (void)isa;
+  ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
+#if defined(IDEFICS_HAVE_SIMD)
+    if (isa == Isa::kAvx512) return kern::avx512::QuantizeActsU8(x, m0, m1, K, qp, sp);
+#endif
+    kern::scalar::QuantizeActsU8(x, m0, m1, K, qp, sp);
+  });
+  return {qp, sp};
+}
+
 #if defined(IDEFICS_HAVE_SIMD)
 // The calling thread's GEMM packing scratch (either ISA's panels: ActiveIsa() may change between calls in
 // tests).
 float* PackScratch() {
   thread_local kern::AlignedPtr<float> pack;
   if (!pack)
-    pack = kern::AllocAligned<float>(std::max(kern::avx512::GemmPackFloats(), kern::avx2::GemmPackFloats()));
+    pack = kern::AllocAligned<float>(std::max(
+        {kern::avx512::GemmPackFloats(), kern::avx512::GemmI8PackFloats(), kern::avx2::GemmPackFloats()}));
   return pack.get();
 }
 #endif
@@ -133,16 +166,26 @@ bool GemmUsesBf16(const WeightMatrix& w, const MatMulOptions& opt, Isa isa) {
          (opt.bf16_dot && w.format != WeightFormat::kF32 && isa != Isa::kAvx2);
 }
 
-// xb_given: x already converted by ToBf16Padded (MatMulMany shares one conversion), or null.
+// Whether Gemm runs w on int8 dot products (x quantized by ToU8Acts): Q8_0/Q4_0 rows without prepacked
+// panels, on AVX-512 (VNNI) or the scalar twin.
+bool GemmUsesI8(const WeightMatrix& w, const MatMulOptions& opt, Isa isa) {
+  return opt.int8_dot && IsQuant(w.format) && w.data != nullptr && w.panels == nullptr && isa != Isa::kAvx2;
+}
+
+// xb_given / x8_given: x already converted by ToBf16Padded / ToU8Acts (MatMulMany shares one conversion), or
+// null.
 void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool,
-          const MatMulOptions& opt, Isa isa, const uint16_t* xb_given = nullptr) {
+          const MatMulOptions& opt, Isa isa, const uint16_t* xb_given = nullptr,
+          const U8Acts* x8_given = nullptr) {
   const int64_t N = w.rows, K = w.cols;
   // f32 weights always stay f32. AVX2 has no bf16 dot product: there the request runs the (exact, and on AVX2
   // faster than emulated bf16) float32 GEMM instead.
   // Prepacked panels serve the bf16 path, and every product of a matrix kept only as panels.
-  const bool bf16 = GemmUsesBf16(w, opt, isa);
+  const bool i8 = GemmUsesI8(w, opt, isa);
+  const bool bf16 = !i8 && GemmUsesBf16(w, opt, isa);
   const bool from_panels = w.panels != nullptr && bf16;
   const uint16_t* xb = bf16 ? (xb_given ? xb_given : ToBf16Padded(x, M, K, pool)) : nullptr;
+  const U8Acts x8 = i8 ? (x8_given ? *x8_given : ToU8Acts(x, M, K, pool, isa)) : U8Acts{};
   // Tasks: tiles of tile_n columns × tile_m rows. Every output is one accumulation chain over k whatever the
   // tiling, so the split (which depends on the thread count) never changes the result. Wide column tiles let
   // one x block serve many weight panels; rows are split only as far as needed for a task count that is a
@@ -164,6 +207,13 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   auto task = [&](int64_t t) {
     const int64_t n0 = (t % n_tiles) * tile_n, n1 = std::min(N, n0 + tile_n);
     const int64_t m0 = (t / n_tiles) * tile_m, m1 = std::min(M, m0 + tile_m);
+    if (i8) {
+#if defined(IDEFICS_HAVE_SIMD)
+      if (isa == Isa::kAvx512)
+        return kern::avx512::GemmI8(x8.q, x8.s, K, m0, m1, w, bias, y, n0, n1, PackScratch());
+#endif
+      return kern::scalar::GemmI8(x8.q, x8.s, K, m0, m1, w, bias, y, n0, n1);
+    }
 #if defined(IDEFICS_HAVE_SIMD)
     if (from_panels && isa == Isa::kAvx512) {
       kern::avx512::GemmBf16Panels(xb, K, m0, m1, w, bias, y, n0, n1);
@@ -256,12 +306,18 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
     first[i + 1] = first[i] + ws[i]->rows;
   }
   if (!shared) {
-    // Large M: one bf16 conversion of x serves every product that takes the bf16 GEMM.
+    // Large M: one bf16 (int8) conversion of x serves every product that takes the bf16 (int8) GEMM.
     const Isa isa = ActiveIsa();
     const uint16_t* xb = nullptr;
+    U8Acts x8;
     for (size_t i = 0; i < ws.size(); ++i) {
       const WeightMatrix& w = *ws[i];
-      if ((M > GemvMaxRows(w.format) || w.data == nullptr) && w.rows > 0 && K > 0 && GemmUsesBf16(w, options, isa)) {
+      const bool gemm = (M > GemvMaxRows(w.format) || w.data == nullptr) && w.rows > 0 && K > 0;
+      if (gemm && GemmUsesI8(w, options, isa)) {
+        IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+        if (!x8.q) x8 = ToU8Acts(x, M, K, pool, isa);
+        Gemm(x, M, w, nullptr, ys[i], pool, options, isa, nullptr, &x8);
+      } else if (gemm && GemmUsesBf16(w, options, isa)) {
         if (IsQuant(w.format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
         if (!xb) xb = ToBf16Padded(x, M, K, pool);
         Gemm(x, M, w, nullptr, ys[i], pool, options, isa, xb);

@@ -49,6 +49,11 @@ struct MatMulOptions {
   // measured no faster with bf16 dot products (docs/performance.md), so the exact path is used there. Also
   // ignored on AVX2 (no bf16 dot instruction; the float32 GEMM runs instead).
   bool bf16_dot = false;
+  // Q8_0/Q4_0 weights in the large-M GEMM: quantize the activations to int8 per 32-block exactly as the GEMV
+  // does at small M (so prefill and decode see the same arithmetic) and multiply on int8 dot products (VNNI
+  // vpdpbusd, exact int32 block sums scaled into float32). Takes precedence over bf16_dot for those weights;
+  // ignored on AVX2 (no AVX-512 VNNI) and for matrices with prepacked bf16 panels.
+  bool int8_dot = false;
 };
 
 // Up to this many rows of x, MatMul runs the matrix-vector (decode) kernels, 4 rows per pass over the

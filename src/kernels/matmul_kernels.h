@@ -51,6 +51,13 @@ void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const Weigh
               float* y, int64_t n0, int64_t n1);
 // Bf16 panels (layout in matmul.h) of panels [p0, p1) of w into out (the whole buffer's base address).
 void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out);
+// Large-M int8 product for Q8_0/Q4_0 weights (MatMulOptions::int8_dot): x rows quantized per 32-block by
+// QuantizeActBlock and stored as unsigned bytes q + 128 (xq [M][K]) with their scales (xs [M][K/32]); each
+// output accumulates, block by block in k order, acc = fma(float(exact int32 block sum), wscale · xscale,
+// acc), then adds the bias.
+void QuantizeActsU8(const float* x, int64_t m0, int64_t m1, int64_t K, uint8_t* xq, float* xs);
+void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+            const float* bias, float* y, int64_t n0, int64_t n1);
 // GemmBf16 reading w.panels instead of w.data (same chains, same result).
 void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
                     const float* bias, float* y, int64_t n0, int64_t n1);
@@ -106,6 +113,11 @@ void GemmF32(const float* x, int64_t K, int64_t m0, int64_t m1, const WeightMatr
              float* y, int64_t n0, int64_t n1, float* pack);
 void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w, const float* bias,
               float* y, int64_t n0, int64_t n1, float* pack);
+// Twins of scalar::QuantizeActsU8 / GemmI8 (n0 a multiple of 64); `pack` of GemmI8PackFloats() floats.
+void QuantizeActsU8(const float* x, int64_t m0, int64_t m1, int64_t K, uint8_t* xq, float* xs);
+size_t GemmI8PackFloats();
+void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+            const float* bias, float* y, int64_t n0, int64_t n1, float* pack);
 // Twins of the scalar functions above (n0 a multiple of 64 for the GEMM); `pack` as for GemmBf16.
 void PackBf16Panels(const WeightMatrix& w, int64_t p0, int64_t p1, uint32_t* out, float* pack);
 void GemmBf16Panels(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,

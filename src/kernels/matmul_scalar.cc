@@ -41,6 +41,20 @@ void Bf16RowProducts(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, cons
     y[m * N + n] = acc + Bias(bias, n);
   }
 }
+// One Q8_0 / Q4_0 block at p: its 32 signed values (q - 8 for Q4_0) to wq; returns its scale.
+float UnpackBlock(WeightFormat f, const uint8_t* p, int8_t* wq) {
+  uint16_t s16;
+  std::memcpy(&s16, p, 2);
+  if (f == WeightFormat::kQ8_0) {
+    std::memcpy(wq, p + 2, 32);
+  } else {
+    for (int i = 0; i < 16; ++i) {
+      wq[i] = static_cast<int8_t>((p[2 + i] & 0x0f) - 8);
+      wq[i + 16] = static_cast<int8_t>((p[2 + i] >> 4) - 8);
+    }
+  }
+  return F16ToF32(s16);
+}
 }  // namespace
 
 void GemvFloat(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, int64_t n0,
@@ -91,19 +105,8 @@ void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bi
     std::fill(acc.begin(), acc.end(), 0.f);
     const uint8_t* p = w.row(n);
     for (int64_t b = 0; b < nb; ++b) {
-      uint16_t s16;
-      std::memcpy(&s16, p, 2);
-      const float dw = F16ToF32(s16);
-      if (w.format == WeightFormat::kQ8_0) {
-        std::memcpy(wq, p + 2, 32);
-        p += 34;
-      } else {
-        for (int i = 0; i < 16; ++i) {
-          wq[i] = static_cast<int8_t>((p[2 + i] & 0x0f) - 8);
-          wq[i + 16] = static_cast<int8_t>((p[2 + i] >> 4) - 8);
-        }
-        p += 18;
-      }
+      const float dw = UnpackBlock(w.format, p, wq);
+      p += w.format == WeightFormat::kQ8_0 ? 34 : 18;
       for (int64_t m = 0; m < M; ++m) {
         const int8_t* q = &xq[m * K + b * 32];
         int32_t isum = 0;  // exact: |sum| <= 32 * 128 * 127
@@ -112,6 +115,39 @@ void GemvQuant(const float* x, int64_t M, const WeightMatrix& w, const float* bi
       }
     }
     for (int64_t m = 0; m < M; ++m) y[m * N + n] = acc[m] + Bias(bias, n);
+  }
+}
+
+void QuantizeActsU8(const float* x, int64_t m0, int64_t m1, int64_t K, uint8_t* xq, float* xs) {
+  IDEFICS_CHECK(K % 32 == 0);
+  const int64_t nb = K / 32;
+  int8_t q[32];
+  for (int64_t m = m0; m < m1; ++m) {
+    for (int64_t b = 0; b < nb; ++b) {
+      xs[m * nb + b] = QuantizeActBlock(x + m * K + b * 32, q);
+      for (int i = 0; i < 32; ++i) xq[m * K + b * 32 + i] = static_cast<uint8_t>(q[i] + 128);
+    }
+  }
+}
+
+void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+            const float* bias, float* y, int64_t n0, int64_t n1) {
+  IDEFICS_CHECK(K % 32 == 0 && (w.format == WeightFormat::kQ8_0 || w.format == WeightFormat::kQ4_0));
+  const int64_t N = w.rows, nb = K / 32, bb = w.format == WeightFormat::kQ8_0 ? 34 : 18;
+  std::vector<int8_t> wq(K);
+  std::vector<float> dw(nb);
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t b = 0; b < nb; ++b) dw[b] = UnpackBlock(w.format, w.row(n) + b * bb, &wq[b * 32]);
+    for (int64_t m = m0; m < m1; ++m) {
+      float acc = 0.f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t isum = 0;  // exact: |sum| <= 32 * 128 * 127
+        for (int i = 0; i < 32; ++i)
+          isum += (static_cast<int32_t>(xq[m * K + b * 32 + i]) - 128) * wq[b * 32 + i];
+        acc = std::fma(static_cast<float>(isum), dw[b] * xs[m * nb + b], acc);
+      }
+      y[m * N + n] = acc + Bias(bias, n);
+    }
   }
 }
 

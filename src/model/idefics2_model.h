@@ -35,7 +35,9 @@ struct ModelLoadOptions {
   ThreadPool* pool = nullptr;  // used for conversion and compute (not owned)
   // Options of every Linear layer's MatMul. Default: exact float32 arithmetic (the parity path). bf16_dot
   // runs the large-M products (vision, connector, prefill) on vdpbf16ps with the activations rounded to bf16
-  // (~2x faster, relative error per product <= 2^-8); decode (M <= 4) is unaffected.
+  // (~2x faster, relative error per product <= 2^-8); decode (M <= 4) is unaffected. int8_dot runs the
+  // large-M products of q8_0/q4_0 matrices on int8 dot products instead (activations quantized per 32-block,
+  // as decode always does for those formats); the engine sets both unless bf16_dot is "off".
   MatMulOptions matmul;
   // Lay out the vision-encoder and connector matrices once as bf16 GEMM panels (weights.h PackImageWeights)
   // on the first image instead of re-packing them per product. Off by default: it saves ~5 % of the

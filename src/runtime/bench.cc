@@ -27,6 +27,7 @@
 #include "kernels/matmul.h"
 #include "kernels/probe.h"
 #include "model/idefics2_model.h"
+#include "model/weight_formats.h"
 
 namespace idefics {
 namespace {
@@ -327,6 +328,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   mo.matrix_format = fmt;
   mo.pool = &pool;
   mo.matmul.bf16_dot = bf16_dot;
+  mo.matmul.int8_dot = bf16_dot;  // the same fast-path switch as the engine's
   mo.pack_image_weights = o.pack_image_weights;
   mo.no_mmap = o.no_mmap;
   say("loading " + std::string(WeightFormatName(fmt)) + " weights ...");
@@ -584,11 +586,14 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     t << "cpu: " << report["cpu"].get<std::string>() << "\nthreads: " << pool.size()
       << Fmt("   load average: %.1f", loadavg[0]) << "\n";
     t << "model: " << m["source"].get<std::string>() << ", " << WeightFormatName(fmt)
-      << (bf16_dot ? " (bf16 dot products in the large-M products)" : "") << (o.no_mmap ? ", --no-mmap" : "") << ", " << tl << " text / " << vl
-      << " vision layers, " << Fmt("%.2f GB", model.weight_bytes() / 1e9) << Fmt(", load %.0f ms", load_ms)
-      << (o.pack_image_weights
-              ? Fmt(" (+ %.0f ms packing the image weights for the bf16 GEMM)", m["image_weight_pack_ms"].get<double>())
-              : "")
+      << (bf16_dot ? (IsBlockFormat(fmt) ? " (int8 dot products in the large-M products)"
+                                         : " (bf16 dot products in the large-M products)")
+                   : "")
+      << (o.no_mmap ? ", --no-mmap" : "") << ", " << tl << " text / " << vl << " vision layers, "
+      << Fmt("%.2f GB", model.weight_bytes() / 1e9) << Fmt(", load %.0f ms", load_ms)
+      << (o.pack_image_weights ? Fmt(" (+ %.0f ms packing the image weights for the bf16 GEMM)",
+                                     m["image_weight_pack_ms"].get<double>())
+                               : "")
       << "\n";
     if (o.probes) {
       auto list = [](const std::vector<double>& v, const char* f) {

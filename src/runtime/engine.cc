@@ -196,6 +196,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   ModelLoadOptions mopts;
   mopts.matrix_format = format;
   mopts.matmul.bf16_dot = options.bf16_dot != "off";  // never applies to f32 weights (MatMul, Attention)
+  mopts.matmul.int8_dot = options.bf16_dot != "off";  // q8_0/q4_0 weights: int8 dot products at large M too
   mopts.pool = s.pool.get();
   mopts.no_mmap = options.no_mmap;
   if (options.progress) mopts.progress = [&](double f) { options.progress("load", f); };

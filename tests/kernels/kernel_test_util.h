@@ -2,6 +2,7 @@
 // Mirrors no reference class.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -69,6 +70,24 @@ inline std::vector<double> AbsProductSums(const std::vector<float>& x, int64_t M
       s[m * N + n] = a;
     }
   return s;
+}
+
+// Bound of the int8 activation quantization: per block |Δx| <= max|x_block| / 254, times sum |w| in the
+// block.
+inline std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M, const TestWeights& t) {
+  const int64_t N = t.w.rows, K = t.w.cols;
+  std::vector<double> bound(M * N, 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < K / 32; ++b) {
+      double amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(double(x[m * K + b * 32 + i])));
+      for (int64_t n = 0; n < N; ++n) {
+        double sw = 0;
+        for (int i = 0; i < 32; ++i) sw += std::fabs(t.dense[n * K + b * 32 + i]);
+        bound[m * N + n] += amax / 254.0 * 1.0001 * sw;
+      }
+    }
+  return bound;
 }
 
 }  // namespace idefics::test

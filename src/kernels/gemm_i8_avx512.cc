@@ -1,0 +1,211 @@
+// AVX-512 VNNI GEMM for Q8_0 / Q4_0 weights at large M (prefill, and the image side of a quantized folder):
+// the activations are quantized to int8 per 32-block exactly as the decode GEMV quantizes them (stored as
+// unsigned q + 128), the weights are unpacked per call to signed bytes in 64-column panels of 4-k groups, and
+// 3×64 register tiles sum each block in int32 with vpdpbusd before scaling it into float32. Against the bf16
+// GEMM: twice the multiply-adds per instruction and a packing that never goes through float. Twin:
+// kern::scalar::GemmI8. Mirrors nn.Linear.
+#include <immintrin.h>
+
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsic headers as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/check.h"
+#include "kernels/matmul_kernels.h"
+#include "kernels/transpose_avx512.h"
+
+namespace idefics::kern::avx512 {
+
+namespace {
+
+constexpr int kNR = kPanelCols;  // columns per panel (4 zmm)
+constexpr int kMR = 3;           // x rows per tile: 3 × 4 int32 block sums + 3 × 4 float accumulators
+constexpr int64_t kKC =
+    512;  // k per packed block (a multiple of 32): a 32 KiB panel stays in L1 (2048: -20 %)
+constexpr int64_t kNC = 256;  // columns packed at once (4 panels), shared by every x block
+constexpr int64_t kMC = 48;   // x rows per pass over the packed panels
+constexpr int64_t kBlocksKC = kKC / 32;
+
+// One packed panel block: q [kc/4][64] words of 4 signed weight bytes (k order), then the block scales
+// s [kc/32][64] float and the offset corrections c [kc/32][64] int32 = -128 · (sum of the block's weights),
+// which cancel the +128 of the unsigned activations.
+constexpr size_t kPanelQBytes = kKC * kNR;
+constexpr size_t kPanelSBytes = kBlocksKC * kNR * 4;
+constexpr size_t kPanelBytes = kPanelQBytes + 2 * kPanelSBytes;
+constexpr size_t kTmpBytes = kNR * kKC;  // signed weight bytes of 64 row segments
+alignas(64) const float kZeroWords[kKC / 4] = {};
+
+// Sum of 32 signed bytes (lo, hi: 16 each).
+inline int32_t SumBytes(__m128i lo, __m128i hi) {
+  const __m128i bias = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i s = _mm_add_epi64(_mm_sad_epu8(_mm_xor_si128(lo, bias), _mm_setzero_si128()),
+                                  _mm_sad_epu8(_mm_xor_si128(hi, bias), _mm_setzero_si128()));
+  return static_cast<int32_t>(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1)) - 32 * 128;
+}
+
+// Row n, k in [k0, k0 + kc): signed bytes (q - 8 for Q4_0) in k order to q, each block's scale and offset
+// correction to s[b * 64], c[b * 64].
+void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t* q, float* s, int32_t* c) {
+  const bool q4 = w.format == WeightFormat::kQ4_0;
+  const int64_t bb = q4 ? 18 : 34;
+  const uint8_t* p = w.row(n) + (k0 / 32) * bb;
+  const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
+  for (int64_t b = 0; b < kc / 32; ++b, p += bb) {
+    uint16_t s16;
+    std::memcpy(&s16, p, 2);
+    __m128i lo, hi;
+    if (q4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      lo = _mm_sub_epi8(_mm_and_si128(v, k0f), k8);
+      hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), k0f), k8);
+    } else {
+      lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+      hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b), lo);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16), hi);
+    s[b * kNR] = _cvtsh_ss(s16);
+    c[b * kNR] = -128 * SumBytes(lo, hi);
+  }
+}
+
+// Packs rows [n0, n0 + nvalid) (zero columns after), k in [k0, k0 + kc), into one panel block.
+void PackPanel(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, int64_t kc, int8_t* tmp,
+               uint8_t* out) {
+  float* s = reinterpret_cast<float*>(out + kPanelQBytes);
+  int32_t* c = reinterpret_cast<int32_t*>(out + kPanelQBytes + kPanelSBytes);
+  const float* src[kNR];
+  for (int j = 0; j < kNR; ++j) {
+    if (j >= nvalid) {
+      src[j] = kZeroWords;
+      for (int64_t b = 0; b < kc / 32; ++b) {
+        s[b * kNR + j] = 0.f;
+        c[b * kNR + j] = 0;
+      }
+      continue;
+    }
+    int8_t* row = tmp + j * kKC;
+    UnpackRow(w, n0 + j, k0, kc, row, s + j, c + j);
+    src[j] = reinterpret_cast<const float*>(row);
+  }
+  TransposePanel(src, kc / 4, kZeroWords, reinterpret_cast<float*>(out));
+}
+
+// c[MR][64] (= or +=) the blocks of a[MR][32 · nblocks] (unsigned bytes, row stride lda; scales as[i * las +
+// b]) times one packed panel block: per block an exact int32 sum, then acc = fma(float(sum), ws · xs, acc).
+template <int MR>
+void Tile(const uint8_t* a, int64_t lda, const float* as, int64_t las, const uint8_t* panel, int64_t nblocks,
+          float* c, int64_t ldc, const __mmask16* mk, bool load_c) {
+  const int32_t* bq = reinterpret_cast<const int32_t*>(panel);
+  const float* bs = reinterpret_cast<const float*>(panel + kPanelQBytes);
+  const int32_t* bc = reinterpret_cast<const int32_t*>(panel + kPanelQBytes + kPanelSBytes);
+  __m512 acc[MR][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = load_c ? _mm512_maskz_loadu_ps(mk[j], c + i * ldc + 16 * j) : _mm512_setzero_ps();
+  for (int64_t b = 0; b < nblocks; ++b) {
+    __m512i sum[MR][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m512i corr = _mm512_load_si512(bc + b * kNR + 16 * j);
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) sum[i][j] = corr;
+    }
+    const int32_t* qb = bq + b * 8 * kNR;
+    const uint8_t* ab = a + 32 * b;
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      __m512i w0 = _mm512_load_si512(qb + t * kNR), w1 = _mm512_load_si512(qb + t * kNR + 16);
+      __m512i w2 = _mm512_load_si512(qb + t * kNR + 32), w3 = _mm512_load_si512(qb + t * kNR + 48);
+      // Keep the four weight vectors in registers: folded into each vpdpbusd as memory operands (GCC's
+      // choice) they are loaded once per row, and the loads, not the dot products, become the limit.
+      __asm__("" : "+v"(w0), "+v"(w1), "+v"(w2), "+v"(w3));
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) {
+        int32_t v;
+        std::memcpy(&v, ab + i * lda + 4 * t, 4);
+        const __m512i av = _mm512_set1_epi32(v);
+        sum[i][0] = _mm512_dpbusd_epi32(sum[i][0], av, w0);
+        sum[i][1] = _mm512_dpbusd_epi32(sum[i][1], av, w1);
+        sum[i][2] = _mm512_dpbusd_epi32(sum[i][2], av, w2);
+        sum[i][3] = _mm512_dpbusd_epi32(sum[i][3], av, w3);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xs = _mm512_set1_ps(as[i * las + b]);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[i][j]),
+                                    _mm512_mul_ps(_mm512_load_ps(bs + b * kNR + 16 * j), xs), acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
+}
+
+}  // namespace
+
+size_t GemmI8PackFloats() {
+  return (kNC / kNR * kPanelBytes + kTmpBytes) / sizeof(float);
+}
+
+void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
+            const float* bias, float* y, int64_t n0, int64_t n1, float* pack) {
+  IDEFICS_CHECK(K % 32 == 0 && (w.format == WeightFormat::kQ8_0 || w.format == WeightFormat::kQ4_0));
+  const int64_t N = w.rows, nb = K / 32;
+  uint8_t* packed = reinterpret_cast<uint8_t*>(pack);
+  int8_t* tmp = reinterpret_cast<int8_t*>(packed + kNC / kNR * kPanelBytes);
+  for (int64_t nc0 = n0; nc0 < n1; nc0 += kNC) {
+    const int64_t nc1 = std::min(n1, nc0 + kNC);
+    const int panels = static_cast<int>((nc1 - nc0 + kNR - 1) / kNR);
+    __mmask16 mk[kNC / kNR][4];
+    for (int p = 0; p < panels; ++p) {
+      const int nvalid = static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR));
+      for (int j = 0; j < 4; ++j) {
+        const int left = std::clamp(nvalid - 16 * j, 0, 16);
+        mk[p][j] = left == 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+      }
+    }
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t kc = std::min(kKC, K - k0);
+      for (int p = 0; p < panels; ++p)
+        PackPanel(w, nc0 + p * kNR, static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), k0, kc,
+                  tmp, packed + p * kPanelBytes);
+      for (int64_t mc0 = m0; mc0 < m1; mc0 += kMC) {
+        const int64_t mc1 = std::min(m1, mc0 + kMC);
+        for (int p = 0; p < panels; ++p) {
+          const uint8_t* panel = packed + p * kPanelBytes;
+          for (int64_t m = mc0; m < mc1; m += kMR) {
+            const uint8_t* a = xq + m * K + k0;
+            const float* as = xs + m * nb + k0 / 32;
+            float* c = y + m * N + nc0 + p * kNR;
+            switch (std::min<int64_t>(kMR, mc1 - m)) {
+              case 1:
+                Tile<1>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                break;
+              case 2:
+                Tile<2>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                break;
+              default:
+                Tile<3>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                break;
+            }
+          }
+        }
+      }
+    }
+    if (bias)
+      for (int64_t m = m0; m < m1; ++m)
+        for (int64_t n = nc0; n < nc1; ++n) y[m * N + n] += bias[n];
+  }
+}
+
+}  // namespace idefics::kern::avx512
