@@ -3,6 +3,8 @@
 // with eager attention and the 4.45 sliding-window mask (key j visible to query i iff i - window < j <= i).
 #include "model/text_model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -52,6 +54,15 @@ Status TextModel::CheckIds(const int32_t* ids, int64_t n) const {
   return Status::Ok();
 }
 
+void TextModel::ReleaseEmbeddingPages() const {
+  if (!w_.embed_mapped || w_.embed.data == nullptr) return;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(w_.embed.data);
+  const uintptr_t b = (p + 4095) & ~uintptr_t{4095};
+  const uintptr_t e = (p + static_cast<uintptr_t>(w_.embed.rows) * w_.embed.row_bytes()) & ~uintptr_t{4095};
+  // Read-only private file pages: dropping them only unmaps them (a later read maps them again).
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_features, int64_t n_feature_rows,
                           KvCache& cache, float* logits, bool all_positions, const DumpFn& dump) {
   TextKvCache* kv = nullptr;
@@ -89,6 +100,7 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
       DequantizeRow(w_.embed, ids[i], h + i * Ht);
     }
   }
+  ReleaseEmbeddingPages();
   if (dump) dump("text_hidden_states.0", h, {n, Ht});
   Layers(h, n, {Segment{kv, 0, n, kv->size()}}, dump);
   kv->Advance(n);
@@ -120,6 +132,7 @@ Status TextModel::DecodeBatch(const int32_t* ids, KvCache* const* caches, int64_
   float* h = h_.Get(n_seqs * Ht);  // [n_seqs, Ht]
   // Decode steps never merge image features: a generated image token uses its own embedding row.
   for (int64_t s = 0; s < n_seqs; ++s) DequantizeRow(w_.embed, ids[s], h + s * Ht);
+  ReleaseEmbeddingPages();
   Layers(h, n_seqs, segs, nullptr);
   for (const Segment& sg : segs) sg.cache->Advance(1);
   MatMul(h, n_seqs, w_.lm_head, nullptr, logits, pool_, mm_);

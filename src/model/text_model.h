@@ -39,6 +39,9 @@ class TextModel {
   // Runs every decoder layer over h ([M, Ht], M = total rows), appending to the caches; leaves the final
   // RMSNorm in h. Dumps only when dump is set (single segment).
   void Layers(float* h, int64_t M, const std::vector<Segment>& segs, const DumpFn& dump);
+  // After a lookup: unmaps the rows just read when the table is read in place from the file mapping (the page
+  // cache keeps them), so the 262 MB table never adds to the resident memory a few rows at a time.
+  void ReleaseEmbeddingPages() const;
 
   const Idefics2Config& c_;
   const TextWeights& w_;

@@ -89,6 +89,9 @@ class Loader {
       if (Aligned(t.data, align)) {
         m.data = t.data;
         InPlace(t);
+        // A lookup table reads a few rows per token: on the (huge-page advised) mapping every row touched
+        // would make its whole 2 MiB folio resident (all 262 MB of idefics2-8b's table for a long prompt).
+        AdviseSmallPages(t.data, t.nbytes);
         Progress(t);
         return m;
       }
@@ -178,6 +181,11 @@ class Loader {
     return dst;
   }
 
+  static void AdviseSmallPages(const void* p, size_t n) {
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + 4095) & ~uintptr_t{4095};
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~uintptr_t{4095};
+    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_NOHUGEPAGE);  // advisory
+  }
 
   void InPlace(const TensorInfo& t) {
     w_->bytes += t.nbytes;
@@ -277,6 +285,7 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
   const std::string tp = "model.text_model.";
   TextWeights& t = w->text;
   t.embed = L.StorageMatrix(tp + "embed_tokens.weight");
+  t.embed_mapped = t.embed.data == w->store->Find(tp + "embed_tokens.weight")->data;
   for (int64_t l = 0; l < c.text.num_hidden_layers; ++l) {
     const std::string p = tp + "layers." + std::to_string(l) + ".";
     TextLayerWeights lw;

@@ -73,6 +73,7 @@ struct TextLayerWeights {
 
 struct TextWeights {
   WeightMatrix embed;                 // [V, Ht] in its storage format (F32/BF16/F16), rows converted on lookup
+  bool embed_mapped = false;          // embed.data points into the file mapping (not a converted copy)
   std::vector<TextLayerWeights> layers;
   const float* norm = nullptr;        // [Ht]
   WeightMatrix lm_head;               // [V, Ht]

@@ -33,6 +33,7 @@ struct IsaGuard {
   Isa prev;
 };
 
+#if defined(IDEFICS_HAVE_SIMD)
 // Activations with every special case a 32-block can hold: all zeros, NaN, infinities, tiny values.
 std::vector<float> AwkwardActs(int64_t M, int64_t K) {
   std::vector<float> x = RandomVec(M * K, 77);
@@ -83,6 +84,8 @@ TEST(MatMulInt8Test, SimdGemmIsBitwiseItsScalarTwin) {
     }
   }
 }
+
+#endif  // IDEFICS_HAVE_SIMD
 
 // Every dispatch (AVX-512: VNNI kernel; AVX2: the float32 GEMM it falls back to; scalar: the twin) stays
 // within the activation quantization bound of the exact product.
