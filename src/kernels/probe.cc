@@ -20,6 +20,7 @@ namespace idefics {
 namespace kern::avx512 {
 double ReadSum(const float* p, int64_t n);
 double FmaLoop(int64_t iters, bool bf16);  // returns flops done (and keeps the result live)
+double DotI8Loop(int64_t iters);           // returns int8 ops done (vpdpbusd)
 }  // namespace kern::avx512
 namespace kern::avx2 {
 double ReadSum(const float* p, int64_t n);
@@ -91,6 +92,26 @@ double MeasureReadBandwidthGBs(ThreadPool& pool) {
     best = std::max(best, 4.0 * n / Seconds(t0, Clock::now()) / 1e9);
   }
   return best;
+}
+
+double MeasurePeakInt8Gops(ThreadPool& pool) {
+#if defined(IDEFICS_HAVE_SIMD)
+  if (!Simd()) return 0;
+  const int64_t tasks = pool.size();
+  std::vector<double> ops(tasks);
+  double best = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto t0 = Clock::now();
+    pool.ParallelTasks(tasks, [&](int64_t t) { ops[t] = kern::avx512::DotI8Loop(1000000); });
+    double total = 0;
+    for (double f : ops) total += f;
+    best = std::max(best, total / Seconds(t0, Clock::now()) / 1e9);
+  }
+  return best;
+#else
+  (void)pool;
+  return 0;
+#endif
 }
 
 double MeasurePeakGflops(ThreadPool& pool, bool bf16) {

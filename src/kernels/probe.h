@@ -16,4 +16,9 @@ double MeasureReadBandwidthGBs(ThreadPool& pool);
 // f32 there); without AVX2 it measures the scalar loop.
 double MeasurePeakGflops(ThreadPool& pool, bool bf16);
 
+// Peak int8 dot-product rate in GOPS (a multiply-add = 2 op) of register-only vpdpbusd chains on every pool
+// thread (64 multiply-adds per instruction): the ceiling of the int8 GEMM that q8_0/q4_0 weights use at
+// large M. 0 without AVX-512 VNNI (or below that ISA level). ~0.1 s.
+double MeasurePeakInt8Gops(ThreadPool& pool);
+
 }  // namespace idefics

@@ -50,4 +50,21 @@ double FmaLoop(int64_t iters, bool bf16) {
   return static_cast<double>(iters) * 12 * 16 * (bf16 ? 4 : 2);
 }
 
+double DotI8Loop(int64_t iters) {
+#define IDEFICS_PROBE_IINIT(j) __m512i a##j = _mm512_set1_epi32(j);
+  IDEFICS_PROBE_12(IDEFICS_PROBE_IINIT)
+  const __m512i u = _mm512_set1_epi8(3), v = _mm512_set1_epi8(-2);
+#define IDEFICS_PROBE_IDOT(j) a##j = _mm512_dpbusd_epi32(a##j, u, v);
+  for (int64_t i = 0; i < iters; ++i) {
+    IDEFICS_PROBE_12(IDEFICS_PROBE_IDOT)
+  }
+#define IDEFICS_PROBE_ISUM(j) s = _mm512_add_epi32(s, a##j);
+  __m512i s = _mm512_setzero_si512();
+  IDEFICS_PROBE_12(IDEFICS_PROBE_ISUM)
+  volatile int sink = _mm512_reduce_add_epi32(s);
+  (void)sink;
+  // Per instruction: 16 lanes × 4 byte products, each a multiply and an add.
+  return static_cast<double>(iters) * 12 * 16 * 4 * 2;
+}
+
 }  // namespace idefics::kern::avx512

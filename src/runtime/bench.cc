@@ -361,10 +361,11 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   // Machine limits: probed before the stages and again after the compute stages (peak FLOPS) and after decode
   // (bandwidth). A shared host's speed drifts by up to 2x within minutes, so every fraction is taken against
   // the best probe of the run — a figure is never flattered by a probe that happened to land on a slow spell.
-  std::vector<double> bw_probes, peak32_probes, peak16_probes;
+  std::vector<double> bw_probes, peak32_probes, peak16_probes, int8_probes;
   auto probe_peaks = [&] {
     peak32_probes.push_back(MeasurePeakGflops(pool, false));
     peak16_probes.push_back(MeasurePeakGflops(pool, true));
+    int8_probes.push_back(MeasurePeakInt8Gops(pool));
   };
   if (o.probes) {
     say("probing memory bandwidth and peak FLOPS ...");
@@ -508,6 +509,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   // Every fraction against the best probe of the run; the GEMMs' arithmetic is vdpbf16ps when bf16_dot, else
   // float32 FMA.
   const double bw = best_of(bw_probes), peak32 = best_of(peak32_probes), peak16 = best_of(peak16_probes);
+  const double peak8 = best_of(int8_probes);
   const double peak = bf16_dot ? peak16 : peak32;
   if (o.probes) {
     report["machine"] = {{"read_bandwidth_GBs", bw},
@@ -516,6 +518,8 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
                          {"read_bandwidth_probes_GBs", bw_probes},
                          {"peak_gflops_f32_probes", peak32_probes},
                          {"peak_gflops_bf16_probes", peak16_probes},
+                         {"peak_gops_int8", peak8},
+                         {"peak_gops_int8_probes", int8_probes},
                          {"method",
                           "best of the probes run before the stages, after prefill (peak FLOPS) and "
                           "after decode (bandwidth); every fraction is against these best values"}};
@@ -527,8 +531,13 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     e["connector_fraction_of_peak"] =
         frac(e["connector_gflops"].get<double>() * 1e3 / e["connector_ms"].get<double>(), peak);
   }
-  for (json& e : prefill)
-    e["fraction_of_peak"] = frac(e["gflops"].get<double>() * 1e3 / e["ms"].get<double>(), peak);
+  // q8_0/q4_0 decoders prefill on the int8 GEMM: also against its own ceiling (twice the bf16 one).
+  const bool int8_prefill = bf16_dot && IsBlockFormat(fmt) && peak8 > 0;
+  for (json& e : prefill) {
+    const double rate = e["gflops"].get<double>() * 1e3 / e["ms"].get<double>();
+    e["fraction_of_peak"] = frac(rate, peak);
+    if (int8_prefill) e["fraction_of_int8_peak"] = frac(rate, peak8);
+  }
   report["vision"] = vis;
   report["prefill"] = prefill;
   if (!dec.is_null()) {
@@ -602,8 +611,9 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
         return out;
       };
       t << Fmt("machine: read %.1f GB/s", bw) << Fmt(", peak %.0f GFLOPS f32", peak32)
-        << Fmt(" / %.0f GFLOPS bf16", peak16) << " (best of the probes: read " << list(bw_probes, "%.1f")
-        << "; bf16 " << list(peak16_probes, "%.0f") << ")\n";
+        << Fmt(" / %.0f GFLOPS bf16", peak16) << (peak8 > 0 ? Fmt(" / %.0f GOPS int8", peak8) : std::string())
+        << " (best of the probes: read " << list(bw_probes, "%.1f") << "; bf16 "
+        << list(peak16_probes, "%.0f") << ")\n";
     }
     t << "\nstage                                   time        rate                      of limit\n";
     auto row = [&](const std::string& name, double ms, const std::string& rate, const std::string& f) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
 
 namespace idefics {
 namespace {
@@ -17,6 +18,16 @@ TEST(ProbeTest, PeakFlopsIsPositive) {
   const double bf16 = MeasurePeakGflops(pool, true);
   EXPECT_TRUE(std::isfinite(f32) && f32 > 0.1) << f32;
   EXPECT_TRUE(std::isfinite(bf16) && bf16 > 0.1) << bf16;
+}
+
+TEST(ProbeTest, Int8PeakIsPositiveWhereVnniRuns) {
+  ThreadPool pool(1);
+  const double ops = MeasurePeakInt8Gops(pool);
+  if (ActiveIsa() != Isa::kAvx512) {
+    EXPECT_EQ(ops, 0.0);  // no int8 GEMM below AVX-512 VNNI
+  } else {
+    EXPECT_TRUE(std::isfinite(ops) && ops > 0.1) << ops;
+  }
 }
 
 TEST(ProbeTest, ReadBandwidthIsPositive) {

@@ -30,6 +30,8 @@ TEST(BenchSmoke, CliPrintsJsonWithTheExpectedKeys) {
   // Probed before the stages and again after prefill / decode; the limit is the best probe.
   ASSERT_EQ(j["machine"]["read_bandwidth_probes_GBs"].size(), 2u);
   ASSERT_EQ(j["machine"]["peak_gflops_bf16_probes"].size(), 2u);
+  ASSERT_EQ(j["machine"]["peak_gops_int8_probes"].size(), 2u);  // 0 without AVX-512 VNNI
+  EXPECT_GE(j["machine"]["peak_gops_int8"].get<double>(), 0);
   for (const auto& v : j["machine"]["read_bandwidth_probes_GBs"])
     EXPECT_LE(v.get<double>(), j["machine"]["read_bandwidth_GBs"].get<double>());
   EXPECT_NEAR(j["decode"]["fraction_of_bandwidth"].get<double>(),
