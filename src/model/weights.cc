@@ -89,9 +89,6 @@ class Loader {
       if (Aligned(t.data, align)) {
         m.data = t.data;
         InPlace(t);
-        // A lookup table reads a few rows per token: on the (huge-page advised) mapping every row touched
-        // would make its whole 2 MiB folio resident (all 262 MB of idefics2-8b's table for a long prompt).
-        AdviseSmallPages(t.data, t.nbytes);
         Progress(t);
         return m;
       }
@@ -179,12 +176,6 @@ class Loader {
             [&](int64_t b, int64_t e) { std::memcpy(dst + b, t.data + b, static_cast<size_t>(e - b)); });
     ReleaseSourcePages(t);
     return dst;
-  }
-
-  static void AdviseSmallPages(const void* p, size_t n) {
-    const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + 4095) & ~uintptr_t{4095};
-    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~uintptr_t{4095};
-    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_NOHUGEPAGE);  // advisory
   }
 
   void InPlace(const TensorInfo& t) {
@@ -285,7 +276,6 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
   const std::string tp = "model.text_model.";
   TextWeights& t = w->text;
   t.embed = L.StorageMatrix(tp + "embed_tokens.weight");
-  t.embed_mapped = t.embed.data == w->store->Find(tp + "embed_tokens.weight")->data;
   for (int64_t l = 0; l < c.text.num_hidden_layers; ++l) {
     const std::string p = tp + "layers." + std::to_string(l) + ".";
     TextLayerWeights lw;
@@ -296,6 +286,18 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
   t.norm = L.Vector(tp + "norm.weight");
   // Tied embeddings (not idefics2-8b): the head reuses embed_tokens, converted to the matrix format.
   t.lm_head = c.tie_word_embeddings ? L.Matrix(tp + "embed_tokens.weight") : L.Matrix("lm_head.weight");
+  // A lookup table read in place touches a few rows per token: on the (huge-page advised) mapping each row
+  // would make its whole 2 MiB folio resident (all 262 MB of idefics2-8b's table for a long prompt), so its
+  // range gets small pages and TextModel unmaps the rows after each lookup. Not when the head reads the same
+  // bytes (tied embeddings, in place): that GEMV streams the whole table every token.
+  const TensorInfo* et = w->store->Find(tp + "embed_tokens.weight");
+  const bool head_in_table = c.tie_word_embeddings && t.lm_head.data == et->data;
+  t.embed_mapped = t.embed.data == et->data && !head_in_table;
+  if (t.embed_mapped) {
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(et->data) + 4095) & ~uintptr_t{4095};
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(et->data) + et->nbytes) & ~uintptr_t{4095};
+    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_NOHUGEPAGE);  // advisory
+  }
   if (opts.progress) opts.progress(1.0);
   return w;
 }
