@@ -269,6 +269,14 @@ int64_t GemvMaxRows(WeightFormat f) {
   return f == WeightFormat::kQ4_0 ? 32 : 8;
 }
 
+int64_t GemvMaxRows(WeightFormat f, const MatMulOptions& options) {
+  // The int8 GEMM needs no float packing: against Q4_0's GEMV (4 rows per pass over the weights) it wins
+  // from ~12 rows (8-layer q4_0 prefill, tok/s, GEMV / int8 GEMM: 12 rows 70 / 74-76, 16 rows 82 / 85-87,
+  // 24 rows 91 / 109-110, 32 rows 88 / 117-135; docs/performance.md).
+  if (f == WeightFormat::kQ4_0 && options.int8_dot && ActiveIsa() == Isa::kAvx512) return 8;
+  return GemvMaxRows(f);
+}
+
 void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y, ThreadPool* pool) {
   MatMul(x, M, w, bias, y, pool, MatMulOptions{});
 }
@@ -285,7 +293,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
     return;
   }
   const Isa isa = ActiveIsa();
-  if (M <= GemvMaxRows(w.format) && w.data != nullptr) {
+  if (M <= GemvMaxRows(w.format, options) && w.data != nullptr) {
     Gemv(x, M, w, bias, y, pool, options, isa);
   } else {
     Gemm(x, M, w, bias, y, pool, options, isa);
@@ -298,7 +306,7 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
   if (ws.empty() || M <= 0) return;
   const WeightFormat f = ws[0]->format;
   const int64_t K = ws[0]->cols;
-  bool shared = M <= GemvMaxRows(f) && K > 0;
+  bool shared = M <= GemvMaxRows(f, options) && K > 0;
   std::vector<int64_t> first(ws.size() + 1, 0);  // matrix i owns rows [first[i], first[i+1]) of the range
   for (size_t i = 0; i < ws.size(); ++i) {
     IDEFICS_CHECK(ws[i]->cols == K && (ws[i]->data != nullptr || ws[i]->panels != nullptr || ws[i]->rows == 0));
@@ -312,7 +320,7 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
     U8Acts x8;
     for (size_t i = 0; i < ws.size(); ++i) {
       const WeightMatrix& w = *ws[i];
-      const bool gemm = (M > GemvMaxRows(w.format) || w.data == nullptr) && w.rows > 0 && K > 0;
+      const bool gemm = (M > GemvMaxRows(w.format, options) || w.data == nullptr) && w.rows > 0 && K > 0;
       if (gemm && GemmUsesI8(w, options, isa)) {
         IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
         if (!x8.q) x8 = ToU8Acts(x, M, K, pool, isa);

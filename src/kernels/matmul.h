@@ -60,6 +60,9 @@ struct MatMulOptions {
 // weights; more rows use the blocked GEMM, whose weight packing only pays off from there (measured crossover,
 // single core, 4096×4096: f32 ~12, bf16 ~16, q8_0 ~10, q4_0 ~64 rows; docs/performance.md).
 int64_t GemvMaxRows(WeightFormat f);
+// The same for a product with these options: Q4_0 with int8_dot on AVX-512 switches to the int8 GEMM after
+// 8 rows (it beats the 4-row GEMV passes from ~12 rows on).
+int64_t GemvMaxRows(WeightFormat f, const MatMulOptions& options);
 
 // y[M, N] = x[M, K] · Wᵀ + bias[N] (bias may be null). x and y are row-major float32 and must not alias.
 // Uses the pool when given. For a given M, format and options the result is bitwise independent of the

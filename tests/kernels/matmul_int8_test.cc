@@ -119,6 +119,29 @@ TEST(MatMulInt8Test, ProductWithinTheActivationQuantizationBound) {
   }
 }
 
+// Q4_0 leaves its 4-rows-per-pass GEMV for the int8 GEMM after 8 rows where that GEMM runs (measured
+// crossover ~12); without int8_dot, or below AVX-512, the float GEMM only pays off after 32.
+TEST(MatMulInt8Test, Q4GemvThresholdFollowsTheInt8Gemm) {
+  MatMulOptions int8;
+  int8.int8_dot = true;
+  EXPECT_EQ(GemvMaxRows(WeightFormat::kQ4_0, MatMulOptions{}), 32);
+  EXPECT_EQ(GemvMaxRows(WeightFormat::kQ4_0, int8), ActiveIsa() == Isa::kAvx512 ? 8 : 32);
+  EXPECT_EQ(GemvMaxRows(WeightFormat::kQ8_0, int8), 8);
+  // Either side of the switch stays within the activation-quantization bound (both quantize x alike).
+  ThreadPool pool(2);
+  const int64_t K = 256, N = 70;
+  const TestWeights t = MakeWeights(WeightFormat::kQ4_0, N, K, 61);
+  for (int64_t M : {8, 9, 20}) {
+    const std::vector<float> x = RandomVec(M * K, 62);
+    std::vector<float> y(M * N), ref(M * N);
+    MatMul(x.data(), M, t.w, nullptr, y.data(), &pool, int8);
+    MatMulRef(x.data(), M, t.w, nullptr, ref.data());
+    const std::vector<double> scale = AbsProductSums(x, M, t, nullptr), bound = ActQuantBound(x, M, t);
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound[i] + 4e-5 * scale[i] + 1e-30) << "M=" << M;
+  }
+}
+
 TEST(MatMulInt8Test, BitwiseIndependentOfThreadCountAndSharedByMany) {
   ThreadPool p1(1), p2(2), p3(3);
   MatMulOptions opt;
