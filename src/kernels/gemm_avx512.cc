@@ -12,7 +12,7 @@
 
 #include "core/check.h"
 #include "kernels/matmul_kernels.h"
-#include "kernels/transpose_avx512.h"
+#include "kernels/pack_avx512.h"
 
 namespace idefics::kern::avx512 {
 
@@ -27,6 +27,22 @@ constexpr int64_t kNC = 256;    // columns packed at once (4 panels, 576 KiB f32
 constexpr int64_t kMC = 48;     // x rows per pass over the packed panels (the x block stays in L2)
 
 // ---- Row segments as float32 / bf16 ----
+
+// The Q8_0 / Q4_0 block at p as float32: elements 0..15 to v0, 16..31 to v1 (scale × q, exact).
+inline void DequantBlock(WeightFormat f, const uint8_t* p, __m512* v0, __m512* v1) {
+  uint16_t s16;
+  std::memcpy(&s16, p, 2);
+  const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
+  __m128i lo, hi;
+  if (f == WeightFormat::kQ8_0) {
+    lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
+  } else {
+    UnpackQ4(p + 2, &lo, &hi);
+  }
+  *v0 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)));
+  *v1 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)));
+}
 
 void SegmentToF32(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
   const uint8_t* row = w.row(n);
@@ -49,31 +65,15 @@ void SegmentToF32(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, flo
       }
       return;
     }
-    case WeightFormat::kQ8_0: {
-      const uint8_t* p = row + (k0 / 32) * 34;
-      for (int64_t b = 0; b < len / 32; ++b, p += 34) {
-        uint16_t s16;
-        std::memcpy(&s16, p, 2);
-        const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
-        const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-        const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
-        _mm512_storeu_ps(out + 32 * b, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0))));
-        _mm512_storeu_ps(out + 32 * b + 16, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1))));
-      }
-      return;
-    }
+    case WeightFormat::kQ8_0:
     case WeightFormat::kQ4_0: {
-      const uint8_t* p = row + (k0 / 32) * 18;
-      const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
-      for (int64_t b = 0; b < len / 32; ++b, p += 18) {
-        uint16_t s16;
-        std::memcpy(&s16, p, 2);
-        const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, k0f), k8);
-        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), k8);
-        _mm512_storeu_ps(out + 32 * b, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))));
-        _mm512_storeu_ps(out + 32 * b + 16, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))));
+      const int64_t bb = w.format == WeightFormat::kQ8_0 ? 34 : 18;
+      const uint8_t* p = row + (k0 / 32) * bb;
+      for (int64_t b = 0; b < len / 32; ++b, p += bb) {
+        __m512 v0, v1;
+        DequantBlock(w.format, p, &v0, &v1);
+        _mm512_storeu_ps(out + 32 * b, v0);
+        _mm512_storeu_ps(out + 32 * b + 16, v1);
       }
       return;
     }
@@ -95,32 +95,11 @@ inline __m256i F32ToBf16x16(__m512 v) {
 // F32ToBf16x16 and differs from it only on float32 denormals, which a dequantized weight never is (an f16
 // scale is at least 2^-24 and a nonzero quant at least 1), so the bits are the scalar twin's.
 void QuantSegmentToBf16(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, uint16_t* out) {
-  const uint8_t* row = w.row(n);
-  if (w.format == WeightFormat::kQ8_0) {
-    const uint8_t* p = row + (k0 / 32) * 34;
-    for (int64_t b = 0; b < len / 32; ++b, p += 34) {
-      uint16_t s16;
-      std::memcpy(&s16, p, 2);
-      const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
-      const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));
-      const __m512 v0 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
-      const __m512 v1 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
-      _mm512_storeu_si512(out + 32 * b, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
-    }
-    return;
-  }
-  const uint8_t* p = row + (k0 / 32) * 18;
-  const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
-  for (int64_t b = 0; b < len / 32; ++b, p += 18) {
-    uint16_t s16;
-    std::memcpy(&s16, p, 2);
-    const __m512 s = _mm512_set1_ps(_cvtsh_ss(s16));
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, k0f), k8);
-    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), k8);
-    const __m512 v0 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)));
-    const __m512 v1 = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)));
+  const int64_t bb = w.format == WeightFormat::kQ8_0 ? 34 : 18;
+  const uint8_t* p = w.row(n) + (k0 / 32) * bb;
+  for (int64_t b = 0; b < len / 32; ++b, p += bb) {
+    __m512 v0, v1;
+    DequantBlock(w.format, p, &v0, &v1);
     _mm512_storeu_si512(out + 32 * b, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
   }
 }

@@ -15,7 +15,7 @@
 
 #include "core/check.h"
 #include "kernels/matmul_kernels.h"
-#include "kernels/transpose_avx512.h"
+#include "kernels/pack_avx512.h"
 
 namespace idefics::kern::avx512 {
 
@@ -52,15 +52,12 @@ void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t*
   const bool q4 = w.format == WeightFormat::kQ4_0;
   const int64_t bb = q4 ? 18 : 34;
   const uint8_t* p = w.row(n) + (k0 / 32) * bb;
-  const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
   for (int64_t b = 0; b < kc / 32; ++b, p += bb) {
     uint16_t s16;
     std::memcpy(&s16, p, 2);
     __m128i lo, hi;
     if (q4) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-      lo = _mm_sub_epi8(_mm_and_si128(v, k0f), k8);
-      hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), k0f), k8);
+      UnpackQ4(p + 2, &lo, &hi);
     } else {
       lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
       hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18));

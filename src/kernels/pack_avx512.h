@@ -1,5 +1,6 @@
-// AVX-512 transposes of 32-bit words used by the GEMM packers (gemm_avx512.cc: bf16 pairs and floats;
-// gemm_i8_avx512.cc: groups of 4 int8). Include only from *_avx512.cc files. Mirrors no reference class.
+// AVX-512 helpers of the GEMM packers: Q4_0 nibble unpacking and transposes of 32-bit words
+// (gemm_avx512.cc: bf16 pairs and floats; gemm_i8_avx512.cc: groups of 4 int8). Include only from
+// *_avx512.cc files. Mirrors no reference class.
 #pragma once
 
 #include <immintrin.h>
@@ -10,6 +11,14 @@
 namespace idefics::kern::avx512 {
 
 inline constexpr int kPanelCols = 64;  // columns of a GEMM panel (4 zmm of 16 lanes)
+
+// The 16 nibble bytes of a Q4_0 block as signed values q - 8: lo = elements 0..15, hi = elements 16..31.
+inline void UnpackQ4(const uint8_t* nibbles, __m128i* lo, __m128i* hi) {
+  const __m128i k0f = _mm_set1_epi8(0x0f), k8 = _mm_set1_epi8(8);
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nibbles));
+  *lo = _mm_sub_epi8(_mm_and_si128(q, k0f), k8);
+  *hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), k8);
+}
 
 // Transposes a 16 (rows) × 16 (k) block of 32-bit values: src[r] + k for k < klen (zero beyond), into
 // dst[k * kPanelCols + r]. Three shuffle stages (unpack ps, unpack pd, two 128-bit lane shuffles).
