@@ -61,7 +61,10 @@ double DotI8Loop(int64_t iters) {
 #define IDEFICS_PROBE_ISUM(j) s = _mm512_add_epi32(s, a##j);
   __m512i s = _mm512_setzero_si512();
   IDEFICS_PROBE_12(IDEFICS_PROBE_ISUM)
-  volatile int sink = _mm512_reduce_add_epi32(s);
+  // Kept live through a store (the int32 sums wrap by design; _mm512_reduce_add_epi32 is signed C arithmetic).
+  alignas(64) uint32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  volatile uint32_t sink = lanes[0] ^ lanes[15];
   (void)sink;
   // Per instruction: 16 lanes × 4 byte products, each a multiply and an add.
   return static_cast<double>(iters) * 12 * 16 * 4 * 2;
