@@ -59,7 +59,9 @@ int RunBench(int argc, char** argv) {
                "copy the text decoder's weights into memory at load (faster decode; the copy counts as load)");
   app.add_flag("--pack-image-weights", o.pack_image_weights,
                "lay out the vision/connector weights once as bf16 GEMM panels (timed apart, like the load)");
-  app.add_option("--bf16-dot", bf16_dot, "auto (on unless f32), on, off: bf16 dot products in large GEMMs")
+  app.add_option(
+         "--bf16-dot", bf16_dot,
+         "auto (on unless f32), on, off: bf16 dot products in large GEMMs (int8 for q8_0/q4_0 matrices)")
       ->capture_default_str();
   app.add_option("--threads", o.threads, "threads (0: physical cores)")->capture_default_str();
   app.add_option("--image-size", image_size, "synthetic image WxH (at most 980x980)")->capture_default_str();

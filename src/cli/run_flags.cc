@@ -16,9 +16,11 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
   app.add_option("--weights-dtype", f->weights_dtype,
                  "storage of the weight matrices: f32 (exact), bf16 (half the memory), f16, q8_0, q4_0 (quantized at "
                  "load), or auto (default: f32, or the format `idefics quantize` wrote the folder in)");
-  app.add_option("--bf16-dot", f->bf16_dot,
-                 "auto|on (default): bf16 dot products for vision, connector and prefill when the weights are not "
-                 "f32; off: float32 arithmetic always (f32 weights always compute in float32)")
+  app.add_option(
+         "--bf16-dot", f->bf16_dot,
+         "auto|on (default): bf16 dot products for vision, connector and prefill when the weights are not "
+         "f32 (int8 dot products for q8_0/q4_0 matrices); off: float32 arithmetic always (f32 weights "
+         "always compute in float32)")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_flag("--no-mmap", f->no_mmap,
                "copy the text decoder's weights into memory at load instead of reading the mapped files "
