@@ -331,8 +331,9 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
 namespace idefics {
 
 namespace {
-void PackOne(ModelWeights* w, WeightMatrix* m, ThreadPool* pool, size_t* packed) {
+void PackOne(ModelWeights* w, WeightMatrix* m, const MatMulOptions& mm, ThreadPool* pool, size_t* packed) {
   if (m->panels != nullptr || m->data == nullptr || m->format == WeightFormat::kF32 || m->rows == 0) return;
+  if (mm.int8_dot && IsBlockFormat(m->format)) return;  // the int8 GEMM runs it, from its rows
   const size_t bytes = Bf16PanelBytes(m->rows, m->cols);
   uint8_t* p = AllocWeightBuffer(bytes);
   w->owned.emplace_back(p);
@@ -358,11 +359,12 @@ size_t PackImageWeights(ModelWeights* w, const MatMulOptions& mm, ThreadPool* po
   if (!mm.bf16_dot || ActiveIsa() != Isa::kAvx512) return 0;
   size_t packed = 0;
   for (VisionLayerWeights& l : w->vision.layers)
-    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.fc1, &l.fc2}) PackOne(w, m, pool, &packed);
+    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.fc1, &l.fc2}) PackOne(w, m, mm, pool, &packed);
   ConnectorWeights& c = w->connector;
-  for (WeightMatrix* m : {&c.proj_gate, &c.proj_up, &c.proj_down}) PackOne(w, m, pool, &packed);
+  for (WeightMatrix* m : {&c.proj_gate, &c.proj_up, &c.proj_down}) PackOne(w, m, mm, pool, &packed);
   for (PerceiverLayerWeights& l : c.layers)
-    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) PackOne(w, m, pool, &packed);
+    for (WeightMatrix* m : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+      PackOne(w, m, mm, pool, &packed);
   return packed;
 }
 

@@ -106,6 +106,30 @@ TEST(ModelPackedImageWeights, BitwiseThePerCallPacking) {
   }
 }
 
+// With int8 dot products, q8_0 image-side matrices keep their rows for the int8 GEMM (faster than the bf16
+// GEMM even from panels): packing leaves them alone, only the float ones (a K that is no multiple of 32)
+// are laid out as panels.
+TEST(ModelPackedImageWeights, Int8MatricesAreNotPacked) {
+  if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "panels are packed on AVX-512 BF16 only";
+  auto folder = ModelFolder::Load(TinyModelDir("idefics2-tiny-a"));
+  ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+  ThreadPool pool(2);
+  size_t packed[2] = {0, 0};
+  for (int int8 = 0; int8 < 2; ++int8) {
+    ModelLoadOptions opts;
+    opts.matrix_format = WeightFormat::kQ8_0;
+    opts.matmul.bf16_dot = true;
+    opts.matmul.int8_dot = int8 == 1;
+    opts.pack_image_weights = true;
+    opts.pool = &pool;
+    auto m = Idefics2Model::Load(*folder, opts);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    packed[int8] = (*m)->PrepareImageWeights();
+  }
+  EXPECT_GT(packed[0], 0u);
+  EXPECT_LT(packed[1], packed[0]);
+}
+
 // no_mmap copies the text decoder's matrices out of the mapping: the same numbers, bitwise.
 TEST(ModelNoMmap, CopiedTextWeightsGiveBitwiseTheMappedResults) {
   for (const char* name : {"idefics2-tiny-a", "idefics2-tiny-b"}) {
