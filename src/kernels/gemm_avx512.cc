@@ -159,23 +159,12 @@ void PackPanelBf16(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k0, in
 
 // ---- Register tiles ----
 
-inline void ColumnMasks(int nvalid, __mmask16 mk[4]) {
-  for (int j = 0; j < 4; ++j) {
-    const int left = std::clamp(nvalid - 16 * j, 0, 16);
-    mk[j] = left == 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-  }
-}
-
 // c[MR][64] (= or +=) a[MR][kc] · panel[kc][64]; each output is one FMA chain over k.
 template <int MR>
 void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
              const __mmask16* mk, bool load_c) {
   __m512 acc[MR][4];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = load_c ? _mm512_maskz_loadu_ps(mk[j], c + i * ldc + 16 * j) : _mm512_setzero_ps();
+  LoadTileC<MR>(acc, c, ldc, mk, load_c);
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * kNR;
     const __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16);
@@ -189,21 +178,14 @@ void TileF32(const float* a, int64_t lda, const float* b, int64_t kc, float* c, 
       acc[i][3] = _mm512_fmadd_ps(av, b3, acc[i][3]);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
+  StoreTileC<MR>(acc, c, ldc, mk);
 }
 
 template <int MR>
 void TileBf16(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kpairs, float* c, int64_t ldc,
               const __mmask16* mk, bool load_c) {
   __m512 acc[MR][4];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = load_c ? _mm512_maskz_loadu_ps(mk[j], c + i * ldc + 16 * j) : _mm512_setzero_ps();
+  LoadTileC<MR>(acc, c, ldc, mk, load_c);
   for (int64_t p = 0; p < kpairs; ++p) {
     const uint32_t* bp = b + p * kNR;
     const __m512bh b0 = (__m512bh)_mm512_load_si512(bp), b1 = (__m512bh)_mm512_load_si512(bp + 16);
@@ -219,10 +201,7 @@ void TileBf16(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kpairs,
       acc[i][3] = _mm512_dpbf16_ps(acc[i][3], av, b3);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
+  StoreTileC<MR>(acc, c, ldc, mk);
 }
 
 template <typename T, typename B,

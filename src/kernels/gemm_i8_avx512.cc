@@ -100,11 +100,7 @@ void Tile(const uint8_t* a, int64_t lda, const float* as, int64_t las, const uin
   const float* bs = reinterpret_cast<const float*>(panel + kPanelQBytes);
   const int32_t* bc = reinterpret_cast<const int32_t*>(panel + kPanelQBytes + kPanelSBytes);
   __m512 acc[MR][4];
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = load_c ? _mm512_maskz_loadu_ps(mk[j], c + i * ldc + 16 * j) : _mm512_setzero_ps();
+  LoadTileC<MR>(acc, c, ldc, mk, load_c);
   for (int64_t b = 0; b < nblocks; ++b) {
     __m512i sum[MR][4];
 #pragma GCC unroll 4
@@ -117,11 +113,8 @@ void Tile(const uint8_t* a, int64_t lda, const float* as, int64_t las, const uin
     const uint8_t* ab = a + 32 * b;
 #pragma GCC unroll 8
     for (int t = 0; t < 8; ++t) {
-      __m512i w0 = _mm512_load_si512(qb + t * kNR), w1 = _mm512_load_si512(qb + t * kNR + 16);
-      __m512i w2 = _mm512_load_si512(qb + t * kNR + 32), w3 = _mm512_load_si512(qb + t * kNR + 48);
-      // Keep the four weight vectors in registers: folded into each vpdpbusd as memory operands (GCC's
-      // choice) they are loaded once per row, and the loads, not the dot products, become the limit.
-      __asm__("" : "+v"(w0), "+v"(w1), "+v"(w2), "+v"(w3));
+      const __m512i w0 = _mm512_load_si512(qb + t * kNR), w1 = _mm512_load_si512(qb + t * kNR + 16);
+      const __m512i w2 = _mm512_load_si512(qb + t * kNR + 32), w3 = _mm512_load_si512(qb + t * kNR + 48);
 #pragma GCC unroll 4
       for (int i = 0; i < MR; ++i) {
         int32_t v;
@@ -142,10 +135,7 @@ void Tile(const uint8_t* a, int64_t lda, const float* as, int64_t las, const uin
                                     _mm512_mul_ps(_mm512_load_ps(bs + b * kNR + 16 * j), xs), acc[i][j]);
     }
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
+  StoreTileC<MR>(acc, c, ldc, mk);
 }
 
 }  // namespace
@@ -164,13 +154,8 @@ void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m
     const int64_t nc1 = std::min(n1, nc0 + kNC);
     const int panels = static_cast<int>((nc1 - nc0 + kNR - 1) / kNR);
     __mmask16 mk[kNC / kNR][4];
-    for (int p = 0; p < panels; ++p) {
-      const int nvalid = static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR));
-      for (int j = 0; j < 4; ++j) {
-        const int left = std::clamp(nvalid - 16 * j, 0, 16);
-        mk[p][j] = left == 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-      }
-    }
+    for (int p = 0; p < panels; ++p)
+      ColumnMasks(static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), mk[p]);
     for (int64_t k0 = 0; k0 < K; k0 += kKC) {
       const int64_t kc = std::min(kKC, K - k0);
       for (int p = 0; p < panels; ++p)

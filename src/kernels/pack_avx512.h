@@ -1,6 +1,6 @@
-// AVX-512 helpers of the GEMM packers: Q4_0 nibble unpacking and transposes of 32-bit words
-// (gemm_avx512.cc: bf16 pairs and floats; gemm_i8_avx512.cc: groups of 4 int8). Include only from
-// *_avx512.cc files. Mirrors no reference class.
+// AVX-512 helpers shared by the GEMMs (gemm_avx512.cc: float and bf16; gemm_i8_avx512.cc: int8): Q4_0 nibble
+// unpacking, transposes of 32-bit words for the packers, and the output tile's masked load/store. Include
+// only from *_avx512.cc files. Mirrors no reference class.
 #pragma once
 
 #include <immintrin.h>
@@ -62,6 +62,32 @@ inline void TransposePanel(const float* const* src, int64_t klen, const float* z
       Transpose16(rows, std::min<int64_t>(16, klen - k), out + k * kPanelCols + jb * 16);
     }
   }
+}
+
+// Column masks of a 64-column output tile with nvalid valid columns (4 × 16 lanes).
+inline void ColumnMasks(int nvalid, __mmask16 mk[4]) {
+  for (int j = 0; j < 4; ++j) {
+    const int left = std::clamp(nvalid - 16 * j, 0, 16);
+    mk[j] = left == 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+  }
+}
+
+// The MR × 64 accumulators of an output tile: c's valid columns (load_c, a later k-block) or zeros.
+template <int MR>
+inline void LoadTileC(__m512 (&acc)[MR][4], const float* c, int64_t ldc, const __mmask16* mk, bool load_c) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = load_c ? _mm512_maskz_loadu_ps(mk[j], c + i * ldc + 16 * j) : _mm512_setzero_ps();
+}
+
+template <int MR>
+inline void StoreTileC(const __m512 (&acc)[MR][4], float* c, int64_t ldc, const __mmask16* mk) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(c + i * ldc + 16 * j, mk[j], acc[i][j]);
 }
 
 }  // namespace idefics::kern::avx512
