@@ -3,8 +3,6 @@
 // with eager attention and the 4.45 sliding-window mask (key j visible to query i iff i - window < j <= i).
 #include "model/text_model.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -14,6 +12,7 @@
 #include "kernels/norm.h"
 #include "kernels/rope.h"
 #include "model/swiglu.h"
+#include "model/weight_formats.h"
 
 namespace idefics {
 
@@ -55,12 +54,9 @@ Status TextModel::CheckIds(const int32_t* ids, int64_t n) const {
 }
 
 void TextModel::ReleaseEmbeddingPages() const {
-  if (!w_.embed_mapped || w_.embed.data == nullptr) return;
-  const uintptr_t p = reinterpret_cast<uintptr_t>(w_.embed.data);
-  const uintptr_t b = (p + 4095) & ~uintptr_t{4095};
-  const uintptr_t e = (p + static_cast<uintptr_t>(w_.embed.rows) * w_.embed.row_bytes()) & ~uintptr_t{4095};
   // Read-only private file pages: dropping them only unmaps them (a later read maps them again).
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  if (w_.embed_mapped && w_.embed.data != nullptr)
+    ReleaseMappedPages(w_.embed.data, static_cast<size_t>(w_.embed.rows) * w_.embed.row_bytes());
 }
 
 Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_features, int64_t n_feature_rows,

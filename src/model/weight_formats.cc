@@ -83,10 +83,14 @@ void ReleaseSourcePages(const TensorInfo& t) {
 }
 
 void ReleaseMappedPages(const void* data, size_t nbytes) {
+  AdviseMappedPages(data, nbytes, MADV_DONTNEED);
+}
+
+void AdviseMappedPages(const void* data, size_t nbytes, int advice) {
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t b = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
   const uintptr_t e = (reinterpret_cast<uintptr_t>(data) + nbytes) / page * page;
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, advice);
 }
 
 }  // namespace idefics

@@ -45,5 +45,7 @@ void ConvertMatrixRows(const TensorInfo& t, int64_t rows, int64_t cols, WeightFo
 void ReleaseSourcePages(const TensorInfo& t);
 // The same for any mapped range (whole pages inside [data, data + nbytes) only).
 void ReleaseMappedPages(const void* data, size_t nbytes);
+// madvise(advice) on the whole pages inside [data, data + nbytes) (advisory: errors are ignored).
+void AdviseMappedPages(const void* data, size_t nbytes, int advice);
 
 }  // namespace idefics

@@ -317,11 +317,7 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const std::string& dir,
   const TensorInfo* et = w->store->Find(tp + "embed_tokens.weight");
   const bool head_in_table = c.tie_word_embeddings && t.lm_head.data == et->data;
   t.embed_mapped = t.embed.data == et->data && !head_in_table;
-  if (t.embed_mapped) {
-    const uintptr_t b = (reinterpret_cast<uintptr_t>(et->data) + 4095) & ~uintptr_t{4095};
-    const uintptr_t e = (reinterpret_cast<uintptr_t>(et->data) + et->nbytes) & ~uintptr_t{4095};
-    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_NOHUGEPAGE);  // advisory
-  }
+  if (t.embed_mapped) AdviseMappedPages(et->data, et->nbytes, MADV_NOHUGEPAGE);
   if (opts.progress) opts.progress(1.0);
   return w;
 }
