@@ -152,9 +152,11 @@ TEST(MatMulTest, BitwiseIndependentOfThreadCount) {
       for (bool bf16 : {false, true}) {
         MatMulOptions opt;
         opt.bf16_dot = bf16;
-        const int64_t K = IsQuant(f) ? 160 : 150, N = 300;
-        const TestWeights t = MakeWeights(f, N, K, 3);
-        for (int64_t M : {1, 4, 9, 50}) {
+        const int64_t K = IsQuant(f) ? 160 : 150;
+        // N = 1100: more GEMV chunks than tasks (the decreasing chunk sizes of ForGemvRows).
+        for (const auto& [N, M] :
+             std::vector<std::pair<int64_t, int64_t>>{{300, 1}, {300, 4}, {300, 9}, {300, 50}, {1100, 1}}) {
+          const TestWeights t = MakeWeights(f, N, K, 3);
           const std::vector<float> x = RandomVec(M * K, 11);
           std::vector<float> y1(M * N), y2(M * N), y3(M * N), y0(M * N);
           MatMul(x.data(), M, t.w, nullptr, y0.data(), nullptr, opt);
