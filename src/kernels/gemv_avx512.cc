@@ -23,6 +23,16 @@ namespace {
 // measured best (1, 2, 4, 8, 16 KiB tried; docs/performance.md).
 constexpr int64_t kPrefetchBytes = 8192;
 
+// Q8_0/Q4_0 rows are prefetched only when long (the down projection, K = 14336, whose activation records fill
+// L1): there it keeps the two-thread stream going (q4_0 33 -> 41 GB/s), while at K = 4096 it slowed it down
+// (q8_0 40-42 -> 47-50 GB/s without; decode q8_0, 8 layers, three interleaved pairs 23.0-23.9 -> 21.2-26.4
+// tok/s; q4_0 within noise). Hardware prefetch alone streams at 59 GB/s where a pure read reaches 54-55 with
+// software prefetch added (same host, same minute).
+constexpr int64_t kPrefetchMinCols = 8192;
+inline bool PrefetchRows(int64_t K) {
+  return K >= kPrefetchMinCols;
+}
+
 template <WeightFormat F>
 inline __m512 Load16(const uint8_t* row, int64_t k) {
   if constexpr (F == WeightFormat::kF32) {
@@ -212,13 +222,16 @@ void GemvQ8Block(const uint8_t* acts, const float* act_scales, int64_t pairs, co
   // Lanes 0-7 take the scale product of block 2p, lanes 8-15 that of block 2p+1.
   const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const int64_t N = w.rows, nb = w.cols / 32;
+  const bool prefetch = PrefetchRows(w.cols);
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
   __m512 acc[R][MR];
   for (int r = 0; r < R; ++r)
     for (int m = 0; m < MR; ++m) acc[r][m] = _mm512_setzero_ps();
   for (int64_t p = 0; p < pairs; ++p) {
-    for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r] + 2 * p * 34 + kPrefetchBytes), _MM_HINT_T0);
+    if (prefetch)
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + 2 * p * 34 + kPrefetchBytes), _MM_HINT_T0);
     const bool has1 = 2 * p + 1 < nb;
     __m512i wv[R];
     __m128 ws[R];
@@ -255,10 +268,11 @@ constexpr int kQ4RowsPerPass = 1;
 
 // Unpacks quad q of a Q4_0 row: the 64 nibble bytes of its four blocks (v) and their four f16 scales (s4);
 // missing blocks at the end of the row are zero weights with zero scale.
-__attribute__((always_inline)) inline void LoadQ4Quad(const uint8_t* row, int64_t q, int64_t nb, const __m512i& scale_words, __m512i* v,
-                       __m128i* s4) {
+__attribute__((always_inline)) inline void LoadQ4Quad(const uint8_t* row, int64_t q, int64_t nb,
+                                                      bool prefetch, const __m512i& scale_words, __m512i* v,
+                                                      __m128i* s4) {
   const uint8_t* b = row + 4 * q * 18;
-  _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
+  if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
   if (4 * q + 4 <= nb) {
     __m512i t = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
     t = _mm512_inserti32x4(t, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 20)), 1);
@@ -285,6 +299,7 @@ template <int MR, int R>
 void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, const float* bias, float* y,
                  int64_t n) {
   const int64_t N = w.rows, nb = w.cols / 32;
+  const bool prefetch = PrefetchRows(w.cols);
   const __m512i k0f = _mm512_set1_epi8(0x0f);
   const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   // The four f16 scales of a full quad sit at bytes 0, 18, 36, 54: 16-bit words 0, 9, 18, 27 of its first 64
@@ -302,7 +317,7 @@ void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, cons
     for (int r = 0; r < R; ++r) {
       __m512i v;
       __m128i s4;
-      LoadQ4Quad(rows[r], q, nb, scale_words, &v, &s4);
+      LoadQ4Quad(rows[r], q, nb, prefetch, scale_words, &v, &s4);
       lo[r] = _mm512_and_si512(v, k0f);
       hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), k0f);
       ws[r] = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(s4)));
