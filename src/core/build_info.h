@@ -4,7 +4,8 @@
 
 namespace idefics {
 
-// Short hash of HEAD when the binary was built, or "unknown" outside a git checkout.
+// Short hash of HEAD when the binary was built, with "-dirty" when tracked files differed from it, or
+// "unknown" outside a git checkout.
 const char* GitCommit();
 
 }  // namespace idefics
