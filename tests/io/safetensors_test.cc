@@ -111,6 +111,8 @@ TEST(Safetensors, WriteThenReadRoundTrip) {
   auto bv = ReadAsI64(*(*f)->Find("b"));
   ASSERT_TRUE(bv.ok());
   EXPECT_EQ(*bv, (std::vector<int64_t>{7, 8}));
+  // The header is padded with spaces so the data starts on a 64-byte boundary.
+  EXPECT_EQ((*f)->Find("a")->file_offset % 64, 0u);
 }
 
 }  // namespace
