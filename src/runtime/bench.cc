@@ -86,26 +86,6 @@ StatusOr<WeightFormat> ParseFormat(const std::string& s) {
   return InvalidArgument("--weights-dtype must be auto, f32, bf16, f16, q8_0 or q4_0 (got '" + s + "')");
 }
 
-// Parameters of the decoder matrices of one layer, and of lm_head.
-double TextLayerParams(const TextConfig& t) {
-  const double Ht = t.hidden_size, qd = t.num_attention_heads * t.head_dim,
-               kvd = t.num_key_value_heads * t.head_dim;
-  return Ht * qd * 2 + Ht * kvd * 2 + 3 * Ht * t.intermediate_size;
-}
-
-// Resident weight bytes of a config stored as `f` (matrices) with the rest in float32 / the file dtype.
-double WeightBytesEstimate(const Idefics2Config& c, double bpw) {
-  const VisionConfig& v = c.vision;
-  const double Hv = v.hidden_size, Ht = c.text.hidden_size, It = c.text.intermediate_size;
-  const double vision = v.num_hidden_layers * (4 * Hv * Hv + 2 * Hv * v.intermediate_size);
-  const PerceiverConfig& p = c.perceiver;
-  const double qd = p.resampler_n_heads * p.resampler_head_dim,
-               kvd = p.num_key_value_heads * p.resampler_head_dim;
-  const double conn = 2 * Hv * It + It * Ht + p.resampler_depth * (2 * Ht * qd + 2 * Ht * kvd + 12 * Ht * Ht);
-  const double text = c.text.num_hidden_layers * TextLayerParams(c.text) + 2.0 * c.text.vocab_size * Ht;
-  return (vision + conn + text) * bpw;
-}
-
 // A smooth synthetic image in [-1, 1] (the normalized pixel range).
 PixelImage SyntheticImage(int64_t w, int64_t h, uint64_t seed) {
   PixelImage img;
@@ -119,12 +99,14 @@ PixelImage SyntheticImage(int64_t w, int64_t h, uint64_t seed) {
 }
 
 struct Timed {
-  double vision_ms = 0, connector_ms = 0;
+  double vision_ms = 0, connector_ms = 0;  // connector = projection + perceiver
+  double projection_ms = 0, perceiver_ms = 0;
   double vision_cpu_ms = 0, connector_cpu_ms = 0;
 };
 
-// Encodes `images`, timing the vision tower and the connector separately through the dump hook (the vision
-// tower emits vision_last_hidden_state right before the connector starts). Best of `repeat`.
+// Encodes `images`, timing the vision tower, the modality projection and the perceiver separately through
+// the dump hook (the vision tower emits vision_last_hidden_state right before the connector starts, the
+// connector connector_modality_projection between its two parts). Best of `repeat`.
 StatusOr<Timed> TimeEncode(Idefics2Model& model, const std::vector<PixelImage>& images, int repeat) {
   Timed best{1e300, 1e300};
   for (int r = 0; r < repeat; ++r) {
@@ -143,12 +125,15 @@ StatusOr<Timed> TimeEncode(Idefics2Model& model, const std::vector<PixelImage>& 
     DumpFn hook = [&](const std::string& name, const float*, const std::vector<int64_t>&) {
       if (name == "vision_last_hidden_state") {
         lap(&t.vision_ms, &t.vision_cpu_ms);
+      } else if (name == "connector_modality_projection") {
+        lap(&t.projection_ms, &t.connector_cpu_ms);
       } else if (name == "connector_output") {
-        lap(&t.connector_ms, &t.connector_cpu_ms);
+        lap(&t.perceiver_ms, &t.connector_cpu_ms);
       }
     };
     ASSIGN_OR_RETURN(std::vector<float> features, model.EncodeImages(images, hook));
     (void)features;
+    t.connector_ms = t.projection_ms + t.perceiver_ms;
     if (t.vision_ms + t.connector_ms < best.vision_ms + best.connector_ms) best = t;
   }
   return best;
@@ -161,51 +146,6 @@ std::string Fmt(const char* f, double v) {
 }
 
 }  // namespace
-
-double VisionFlops(const Idefics2Config& c, int64_t nb_h, int64_t nb_w) {
-  const VisionConfig& v = c.vision;
-  const double S = static_cast<double>(nb_h * nb_w), H = v.hidden_size, I = v.intermediate_size;
-  const double patch = 2 * S * (v.num_channels * v.patch_size * v.patch_size) * H;
-  const double linear = 2 * S * (4 * H * H + 2 * H * I);
-  const double attention = 2 * 2 * S * S * H;  // q·kᵀ and p·v over all heads
-  return patch + v.num_hidden_layers * (linear + attention);
-}
-
-double ConnectorFlops(const Idefics2Config& c, int64_t n_patches) {
-  const double S = static_cast<double>(n_patches), Hv = c.vision.hidden_size, Ht = c.text.hidden_size;
-  const double It = c.text.intermediate_size;
-  const PerceiverConfig& p = c.perceiver;
-  const double nl = p.resampler_n_latents, T = S + nl;
-  const double qd = p.resampler_n_heads * p.resampler_head_dim,
-               kvd = p.num_key_value_heads * p.resampler_head_dim;
-  const double projection = 2 * S * (2 * Hv * It + It * Ht);
-  const double layer =
-      2 * (nl * Ht * qd + 2 * T * Ht * kvd + nl * qd * Ht) + 2 * 2 * nl * T * qd + 2 * 3 * nl * Ht * 4 * Ht;
-  return projection + p.resampler_depth * layer;
-}
-
-double PrefillFlops(const Idefics2Config& c, int64_t past, int64_t n) {
-  const TextConfig& t = c.text;
-  const double qd = t.num_attention_heads * t.head_dim;
-  const double linear = 2 * static_cast<double>(n) * TextLayerParams(t);
-  // Query i (0-based within the block) sees past + i + 1 keys (the sliding window is 4096: not reached here).
-  double keys = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t k = past + i + 1;
-    if (t.sliding_window && *t.sliding_window > 0) k = std::min<int64_t>(k, *t.sliding_window);
-    keys += static_cast<double>(k);
-  }
-  const double attention = 2 * 2 * keys * qd;
-  return t.num_hidden_layers * (linear + attention) + 2.0 * t.hidden_size * t.vocab_size;
-}
-
-double DecodeBytes(const Idefics2Config& c, double bpw, int64_t context) {
-  const TextConfig& t = c.text;
-  const double kv = 2.0 * t.num_hidden_layers * context * t.num_key_value_heads * t.head_dim * 4.0;
-  return (t.num_hidden_layers * TextLayerParams(t) + static_cast<double>(t.vocab_size) * t.hidden_size) *
-             bpw +
-         kv;
-}
 
 StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
                                    void (*log)(const std::string&)) {
@@ -398,7 +338,11 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
                        {"connector_ms", t.connector_ms},
                        {"connector_cpu_ms", t.connector_cpu_ms},
                        {"connector_gflops", cf / 1e9},
-                       {"connector_fraction_of_peak", nullptr}};
+                       {"connector_fraction_of_peak", nullptr},
+                       {"projection_ms", t.projection_ms},
+                       {"projection_gflops", ProjectionFlops(cfg, nb_h * nb_w) / 1e9},
+                       {"perceiver_ms", t.perceiver_ms},
+                       {"perceiver_gflops", PerceiverFlops(cfg, nb_h * nb_w) / 1e9}};
   }
   if (o.split) {
     // do_image_splitting: four crops of half the size, then the whole image.
@@ -410,13 +354,18 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     ASSIGN_OR_RETURN(Timed t, TimeEncode(model, imgs, o.repeat));
     const double vf = 4 * VisionFlops(cfg, ch / p, cw / p) + VisionFlops(cfg, nb_h, nb_w);
     const double cf = 4 * ConnectorFlops(cfg, (ch / p) * (cw / p)) + ConnectorFlops(cfg, nb_h * nb_w);
+    const double pf = 4 * ProjectionFlops(cfg, (ch / p) * (cw / p)) + ProjectionFlops(cfg, nb_h * nb_w);
     vis["split"] = {{"images", 5},
                     {"vision_ms", t.vision_ms},
                     {"vision_gflops", vf / 1e9},
                     {"vision_fraction_of_peak", nullptr},
                     {"connector_ms", t.connector_ms},
                     {"connector_gflops", cf / 1e9},
-                    {"connector_fraction_of_peak", nullptr}};
+                    {"connector_fraction_of_peak", nullptr},
+                    {"projection_ms", t.projection_ms},
+                    {"projection_gflops", pf / 1e9},
+                    {"perceiver_ms", t.perceiver_ms},
+                    {"perceiver_gflops", (cf - pf) / 1e9}};
   }
 
   // Prefill at each prompt length (fresh cache each time), then decode after the longest.
@@ -531,8 +480,10 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     (void)mode;
     e["vision_fraction_of_peak"] =
         frac(e["vision_gflops"].get<double>() * 1e3 / e["vision_ms"].get<double>(), peak);
-    e["connector_fraction_of_peak"] =
-        frac(e["connector_gflops"].get<double>() * 1e3 / e["connector_ms"].get<double>(), peak);
+    for (const char* part : {"connector", "projection", "perceiver"})
+      e[std::string(part) + "_fraction_of_peak"] = frac(
+          e[std::string(part) + "_gflops"].get<double>() * 1e3 / e[std::string(part) + "_ms"].get<double>(),
+          peak);
   }
   // q8_0/q4_0 decoders prefill on the int8 GEMM: also against its own ceiling (twice the bf16 one).
   const bool int8_prefill = bf16_dot && IsBlockFormat(fmt) && peak8 > 0;
@@ -633,9 +584,12 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
       row("vision encoder" + tag, e["vision_ms"],
           Fmt("%.0f GFLOPS", e["vision_gflops"].get<double>() / (e["vision_ms"].get<double>() / 1e3)),
           pct(e["vision_fraction_of_peak"]));
-      row("connector" + tag, e["connector_ms"],
-          Fmt("%.0f GFLOPS", e["connector_gflops"].get<double>() / (e["connector_ms"].get<double>() / 1e3)),
-          pct(e["connector_fraction_of_peak"]));
+      for (const char* part : {"connector", "projection", "perceiver"}) {
+        const std::string k = part, label = k == "connector" ? k + tag : "  " + k;
+        row(label, e[k + "_ms"],
+            Fmt("%.0f GFLOPS", e[k + "_gflops"].get<double>() / (e[k + "_ms"].get<double>() / 1e3)),
+            pct(e[k + "_fraction_of_peak"]));
+      }
     }
     for (const json& e : prefill)
       row("prefill " + std::to_string(e["tokens"].get<int64_t>()) + " tokens", e["ms"],

@@ -35,12 +35,19 @@ struct BenchOptions {
 // FLOPs (2 per multiply-add) and bytes of the model's passes, computed analytically from the config.
 // Vision: patch embedding + every layer for one image of nb_h x nb_w patches.
 double VisionFlops(const Idefics2Config& c, int64_t nb_h, int64_t nb_w);
+// Connector = SwiGLU modality projection of the n_patches vision rows + perceiver resampler.
+double ProjectionFlops(const Idefics2Config& c, int64_t n_patches);
+double PerceiverFlops(const Idefics2Config& c, int64_t n_patches);
 double ConnectorFlops(const Idefics2Config& c, int64_t n_patches);
 // Matrix products + attention of n new tokens after `past` cached tokens, plus lm_head for the last one.
 double PrefillFlops(const Idefics2Config& c, int64_t past, int64_t n);
 // Bytes one decode step reads: every decoder matrix and lm_head in `bytes_per_weight`, plus the KV cache
 // (float32) of `context` tokens.
 double DecodeBytes(const Idefics2Config& c, double bytes_per_weight, int64_t context);
+// Parameters of one decoder layer's matrices.
+double TextLayerParams(const TextConfig& t);
+// Resident weight bytes with every matrix (and lm_head) at `bytes_per_weight`.
+double WeightBytesEstimate(const Idefics2Config& c, double bytes_per_weight);
 
 // Runs the benchmark and returns the report as JSON text (pretty printed); `table` (if not null) receives the
 // readable table. `log` (may be empty) gets progress lines.

@@ -40,6 +40,19 @@ TEST(BenchSmoke, CliPrintsJsonWithTheExpectedKeys) {
   EXPECT_EQ(j["vision"]["no_split"]["patches"], 16 * 12);
   EXPECT_GT(j["vision"]["no_split"]["vision_ms"].get<double>(), 0);
   EXPECT_GT(j["vision"]["split"]["connector_ms"].get<double>(), 0);
+  // The connector's two parts, timed apart (the "perceiver ms").
+  for (const char* mode : {"no_split", "split"}) {
+    const auto& e = j["vision"][mode];
+    EXPECT_GT(e["perceiver_ms"].get<double>(), 0) << mode;
+    EXPECT_GT(e["projection_ms"].get<double>(), 0) << mode;
+    EXPECT_NEAR(e["connector_ms"].get<double>(),
+                e["projection_ms"].get<double>() + e["perceiver_ms"].get<double>(), 1e-6)
+        << mode;
+    EXPECT_NEAR(e["connector_gflops"].get<double>(),
+                e["projection_gflops"].get<double>() + e["perceiver_gflops"].get<double>(), 1e-6)
+        << mode;
+    EXPECT_TRUE(e.contains("perceiver_fraction_of_peak")) << mode;
+  }
   ASSERT_EQ(j["prefill"].size(), 2u);
   EXPECT_EQ(j["prefill"][1]["tokens"], 16);
   EXPECT_GT(j["prefill"][1]["tokens_per_s"].get<double>(), 0);
@@ -93,6 +106,8 @@ TEST(BenchCost, AnalyticCountsAtRealDimensions) {
   EXPECT_GT(v, 6.5e12);
   EXPECT_LT(v, 7.5e12);
   EXPECT_GT(ConnectorFlops(*c, 4900), 2 * 4900 * (2 * 1152.0 * 14336 + 14336.0 * 4096));
+  EXPECT_DOUBLE_EQ(ProjectionFlops(*c, 4900), 2 * 4900 * (2 * 1152.0 * 14336 + 14336.0 * 4096));
+  EXPECT_DOUBLE_EQ(ConnectorFlops(*c, 4900), ProjectionFlops(*c, 4900) + PerceiverFlops(*c, 4900));
 }
 
 }  // namespace
