@@ -22,6 +22,7 @@ constexpr int64_t kGemvGrain = 16;      // output rows per GEMV chunk at least
 constexpr int64_t kGemmTileNUnit = 64;  // GEMM task columns: a multiple of the 64-column register panel
 constexpr int64_t kGemmTileNMax = 256;  // and at most the columns the kernel packs at once
 constexpr int64_t kGemmTileMUnit = 6;   // GEMM task rows are a multiple of the register tile height
+constexpr int64_t kGemmWideMinRows = 1024;  // int8 GEMM: wide column tiles from this many rows
 
 bool IsQuant(WeightFormat f) {
   return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
@@ -204,10 +205,17 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   const int threads = pool ? pool->size() : 1;
   // From prepacked panels a row split costs nothing extra, so column tiles stay at their widest (fewer passes
   // over x: a narrow matrix like the perceiver's k/v, N = 384, otherwise streams x once per 64 columns).
-  const int64_t tile_n =
-      from_panels ? kGemmTileNMax
-                  : std::clamp<int64_t>((N + 4 * threads - 1) / (4 * threads) / kGemmTileNUnit * kGemmTileNUnit,
-                                        kGemmTileNUnit, kGemmTileNMax);
+  // The int8 GEMM repacks a q8_0/q4_0 tile cheaply (no float conversion), so at large M it too takes wide
+  // column tiles (N / threads, up to the packed width) and splits rows: perceiver k/v (N = 384, M = 4964)
+  // 571-575 -> 631-664 GFLOPS, vision q/k/v (N = 1152, M = 1225) 702-724 -> 714-775.
+  int64_t tile_n = kGemmTileNMax;
+  if (!from_panels && i8 && M >= kGemmWideMinRows) {
+    const int64_t per_thread = (N + threads - 1) / threads;
+    tile_n = std::min(kGemmTileNMax, (per_thread + kGemmTileNUnit - 1) / kGemmTileNUnit * kGemmTileNUnit);
+  } else if (!from_panels) {
+    tile_n = std::clamp<int64_t>((N + 4 * threads - 1) / (4 * threads) / kGemmTileNUnit * kGemmTileNUnit,
+                                 kGemmTileNUnit, kGemmTileNMax);
+  }
   const int64_t n_tiles = (N + tile_n - 1) / tile_n;
   const int64_t m_units = (M + kGemmTileMUnit - 1) / kGemmTileMUnit;
   int64_t m_tiles = std::max<int64_t>(1, (2 * threads + n_tiles - 1) / n_tiles);

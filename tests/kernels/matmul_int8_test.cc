@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -147,8 +148,12 @@ TEST(MatMulInt8Test, BitwiseIndependentOfThreadCountAndSharedByMany) {
   MatMulOptions opt;
   opt.int8_dot = true;
   opt.bf16_dot = true;  // int8 takes precedence for the quantized formats
-  for (WeightFormat f : kQuantFormats) {
-    const int64_t K = 2080, M = 50;
+  // M = 1030: the wide column tiles of a large-M int8 product (rows split instead).
+  for (const auto& [f, K, M] :
+       std::vector<std::tuple<WeightFormat, int64_t, int64_t>>{{WeightFormat::kQ8_0, 2080, 50},
+                                                               {WeightFormat::kQ4_0, 2080, 50},
+                                                               {WeightFormat::kQ8_0, 96, 1030},
+                                                               {WeightFormat::kQ4_0, 96, 1030}}) {
     const TestWeights a = MakeWeights(f, 300, K, 3), b = MakeWeights(f, 70, K, 4);
     const std::vector<float> x = RandomVec(M * K, 11);
     std::vector<float> y0(M * 300), y1(M * 300), y2(M * 300), y3(M * 300), yb(M * 70), ya(M * 300),
