@@ -22,7 +22,7 @@ constexpr int64_t kGemvGrain = 16;      // output rows per GEMV chunk at least
 constexpr int64_t kGemmTileNUnit = 64;  // GEMM task columns: a multiple of the 64-column register panel
 constexpr int64_t kGemmTileNMax = 256;  // and at most the columns the kernel packs at once
 constexpr int64_t kGemmTileMUnit = 6;   // GEMM task rows are a multiple of the register tile height
-constexpr int64_t kGemmWideMinRows = 1024;  // int8 GEMM: wide column tiles from this many rows
+constexpr int64_t kGemmWideMinRows = 512;  // int8 GEMM: wide column tiles from this many rows
 
 bool IsQuant(WeightFormat f) {
   return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
@@ -207,7 +207,8 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   // over x: a narrow matrix like the perceiver's k/v, N = 384, otherwise streams x once per 64 columns).
   // The int8 GEMM repacks a q8_0/q4_0 tile cheaply (no float conversion), so at large M it too takes wide
   // column tiles (N / threads, up to the packed width) and splits rows: perceiver k/v (N = 384, M = 4964)
-  // 571-575 -> 631-664 GFLOPS, vision q/k/v (N = 1152, M = 1225) 702-724 -> 714-775.
+  // 571-575 -> 631-664 GFLOPS, vision q/k/v (N = 1152, M = 1225) 702-724 -> 714-775. From 512 rows: the
+  // perceiver projects its context in 512-row blocks (3 runs, best of 2 each: 391-438 -> 395-410 ms).
   int64_t tile_n = kGemmTileNMax;
   if (!from_panels && i8 && M >= kGemmWideMinRows) {
     const int64_t per_thread = (N + threads - 1) / threads;

@@ -148,7 +148,7 @@ TEST(MatMulInt8Test, BitwiseIndependentOfThreadCountAndSharedByMany) {
   MatMulOptions opt;
   opt.int8_dot = true;
   opt.bf16_dot = true;  // int8 takes precedence for the quantized formats
-  // M = 1030: the wide column tiles of a large-M int8 product (rows split instead).
+  // M = 1030 (> 512): the wide column tiles of a large-M int8 product (rows split instead).
   for (const auto& [f, K, M] :
        std::vector<std::tuple<WeightFormat, int64_t, int64_t>>{{WeightFormat::kQ8_0, 2080, 50},
                                                                {WeightFormat::kQ4_0, 2080, 50},
