@@ -209,8 +209,8 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
   // column tiles (N / threads, up to the packed width) and splits rows: perceiver k/v (N = 384, M = 4964)
   // 571-575 -> 631-664 GFLOPS, vision q/k/v (N = 1152, M = 1225) 702-724 -> 714-775. From 512 rows: the
   // perceiver projects its context in 512-row blocks (3 runs, best of 2 each: 391-438 -> 395-410 ms).
-  int64_t tile_n = kGemmTileNMax;
-  if (!from_panels && i8 && M >= kGemmWideMinRows) {
+  int64_t tile_n = kGemmTileNMax;  // from panels
+  if (i8 && M >= kGemmWideMinRows) {
     const int64_t per_thread = (N + threads - 1) / threads;
     tile_n = std::min(kGemmTileNMax, (per_thread + kGemmTileNUnit - 1) / kGemmTileNUnit * kGemmTileNUnit);
   } else if (!from_panels) {
