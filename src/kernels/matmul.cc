@@ -12,6 +12,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/norm.h"
 #include "kernels/ops.h"
 
 namespace idefics {
@@ -23,6 +24,7 @@ constexpr int64_t kGemmTileNUnit = 64;  // GEMM task columns: a multiple of the 
 constexpr int64_t kGemmTileNMax = 256;  // and at most the columns the kernel packs at once
 constexpr int64_t kGemmTileMUnit = 6;   // GEMM task rows are a multiple of the register tile height
 constexpr int64_t kGemmWideMinRows = 512;  // int8 GEMM: wide column tiles from this many rows
+constexpr int64_t kNormBlockRows = 512;    // RmsNormMatMulMany's float32 path: rows normalized at once
 
 bool IsQuant(WeightFormat f) {
   return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
@@ -61,10 +63,27 @@ void ForGemvRows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, 
   });
 }
 
+// An RMSNorm applied to each row of x before its conversion (RmsNormMatMulMany), or none.
+struct RowNorm {
+  const float* w = nullptr;
+  float eps = 0.f;
+};
+
+// Row m of x as the conversion reads it: x itself, or RMSNorm(x row) in the calling thread's row scratch
+// (which stays in L1: the normalized rows never reach memory).
+const float* NormedRow(const float* x, int64_t m, int64_t K, const RowNorm& norm) {
+  if (!norm.w) return x + m * K;
+  thread_local std::vector<float> row;
+  if (static_cast<int64_t>(row.size()) < K) row.resize(K);
+  RmsNorm(x + m * K, norm.w, K, norm.eps, row.data());
+  return row.data();
+}
+
 // x [M, K] -> bf16 [M, Kp] with Kp = K rounded up to even and a zero pad column (rows split over the pool).
 // The buffer belongs to the calling thread and only grows: a fresh (zero-filled, first-touched) allocation per
 // call cost more than the conversion itself on the vision shapes (up to 42 MB per product).
-const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool) {
+const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* pool,
+                             const RowNorm& norm = {}) {
   thread_local std::unique_ptr<uint16_t[]> buffer;
   thread_local size_t capacity = 0;
   const int64_t Kp = (K + 1) / 2 * 2;
@@ -76,7 +95,7 @@ const uint16_t* ToBf16Padded(const float* x, int64_t M, int64_t K, ThreadPool* p
   uint16_t* xb = buffer.get();
   ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
-      ConvertF32ToBf16(x + m * K, xb + m * Kp, K);
+      ConvertF32ToBf16(NormedRow(x, m, K, norm), xb + m * Kp, K);
       if (Kp != K) xb[m * Kp + K] = 0;
     }
   });
@@ -89,7 +108,7 @@ struct U8Acts {
   const uint8_t* q = nullptr;
   const float* s = nullptr;
 };
-U8Acts ToU8Acts(const float* x, int64_t M, int64_t K, ThreadPool* pool, Isa isa) {
+U8Acts ToU8Acts(const float* x, int64_t M, int64_t K, ThreadPool* pool, Isa isa, const RowNorm& norm = {}) {
   thread_local std::unique_ptr<uint8_t[]> q;
   thread_local std::unique_ptr<float[]> s;
   thread_local size_t q_cap = 0, s_cap = 0;
@@ -107,22 +126,34 @@ U8Acts ToU8Acts(const float* x, int64_t M, int64_t K, ThreadPool* pool, Isa isa)
   float* sp = s.get();
   (void)isa;
   ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {  // one row at a time: the quantizer's rows are independent
+      const float* row = NormedRow(x, m, K, norm);
+      uint8_t* rq = qp + m * K;
+      float* rs = sp + m * (K / 32);
 #if defined(IDEFICS_HAVE_SIMD)
-    if (isa == Isa::kAvx512) return kern::avx512::QuantizeActsU8(x, m0, m1, K, qp, sp);
+      if (isa == Isa::kAvx512) {
+        kern::avx512::QuantizeActsU8(row, 0, 1, K, rq, rs);
+        continue;
+      }
 #endif
-    kern::scalar::QuantizeActsU8(x, m0, m1, K, qp, sp);
+      kern::scalar::QuantizeActsU8(row, 0, 1, K, rq, rs);
+    }
   });
   return {qp, sp};
 }
 
 #if defined(IDEFICS_HAVE_SIMD)
-// The calling thread's GEMM packing scratch (either ISA's panels: ActiveIsa() may change between calls in
-// tests).
-float* PackScratch() {
+// The calling thread's GEMM packing scratch, large enough for either ISA's float panels (ActiveIsa() may
+// change between calls in tests) and for the int8 GEMM's panels over K columns; it only grows.
+float* PackScratch(int64_t K = 0) {
   thread_local kern::AlignedPtr<float> pack;
-  if (!pack)
-    pack = kern::AllocAligned<float>(std::max(
-        {kern::avx512::GemmPackFloats(), kern::avx512::GemmI8PackFloats(), kern::avx2::GemmPackFloats()}));
+  thread_local size_t capacity = 0;
+  const size_t need = std::max(
+      {kern::avx512::GemmPackFloats(), kern::avx2::GemmPackFloats(), kern::avx512::GemmI8PackFloats(K)});
+  if (need > capacity) {
+    pack = kern::AllocAligned<float>(need);
+    capacity = need;
+  }
   return pack.get();
 }
 #endif
@@ -230,7 +261,7 @@ void Gemm(const float* x, int64_t M, const WeightMatrix& w, const float* bias, f
     if (i8) {
 #if defined(IDEFICS_HAVE_SIMD)
       if (isa == Isa::kAvx512)
-        return kern::avx512::GemmI8(x8.q, x8.s, K, m0, m1, w, bias, y, n0, n1, PackScratch());
+        return kern::avx512::GemmI8(x8.q, x8.s, K, m0, m1, w, bias, y, n0, n1, PackScratch(K));
 #endif
       return kern::scalar::GemmI8(x8.q, x8.s, K, m0, m1, w, bias, y, n0, n1);
     }
@@ -396,6 +427,50 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
     }
   };
   ForGemvRows(pool, first.back(), rows);
+}
+
+void RmsNormMatMulMany(const float* x, int64_t M, const float* norm_w, float eps,
+                       const std::vector<const WeightMatrix*>& ws, const std::vector<float*>& ys,
+                       ThreadPool* pool, const MatMulOptions& options) {
+  IDEFICS_CHECK(ws.size() == ys.size());
+  if (ws.empty() || M <= 0) return;
+  const int64_t K = ws[0]->cols;
+  const Isa isa = ActiveIsa();
+  // Whether every product takes the int8 (the bf16) GEMM: then one conversion of the normalized rows serves
+  // them all, and no normalized row is ever stored in float.
+  bool all_i8 = K > 0, all_bf16 = K > 0;
+  for (const WeightMatrix* w : ws) {
+    IDEFICS_CHECK(w->cols == K && (w->data != nullptr || w->panels != nullptr || w->rows == 0));
+    const bool gemm = (M > GemvMaxRows(w->format, options) || w->data == nullptr) && w->rows > 0;
+    const bool i8 = gemm && GemmUsesI8(*w, options, isa);
+    all_i8 = all_i8 && i8;
+    all_bf16 = all_bf16 && gemm && !i8 && GemmUsesBf16(*w, options, isa);
+  }
+  const RowNorm norm{norm_w, eps};
+  if (all_i8 || all_bf16) {
+    if (all_i8 || IsQuant(ws[0]->format))
+      IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+    const U8Acts x8 = all_i8 ? ToU8Acts(x, M, K, pool, isa, norm) : U8Acts{};
+    const uint16_t* xb = all_bf16 ? ToBf16Padded(x, M, K, pool, norm) : nullptr;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      if (all_bf16 && IsQuant(ws[i]->format))
+        IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
+      Gemm(nullptr, M, *ws[i], nullptr, ys[i], pool, options, isa, xb, all_i8 ? &x8 : nullptr);
+    }
+    return;
+  }
+  // Otherwise the float32 rows are needed: normalize blocks of rows into the calling thread's grow-only
+  // buffer (not all M rows: a perceiver context of 4900 rows would be 80 MB of fresh memory).
+  const int64_t block = std::min(M, kNormBlockRows);
+  thread_local std::vector<float> normed;
+  if (normed.size() < static_cast<size_t>(block * K)) normed.resize(block * K);
+  std::vector<float*> yb(ys.size());
+  for (int64_t r0 = 0; r0 < M; r0 += block) {
+    const int64_t m = std::min(block, M - r0);
+    RmsNorm(x + r0 * K, m, K, norm_w, eps, normed.data(), pool);
+    for (size_t i = 0; i < ys.size(); ++i) yb[i] = ys[i] + r0 * ws[i]->rows;
+    MatMulMany(normed.data(), m, ws, yb, pool, options);
+  }
 }
 
 }  // namespace idefics

@@ -78,6 +78,16 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
 void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*>& ws,
                 const std::vector<float*>& ys, ThreadPool* pool, const MatMulOptions& options);
 
+// ys[i] = RMSNorm(x) · ws[i]ᵀ, with RMSNorm(x) the rows of x normalized as RmsNorm (norm.h) does with weight
+// norm_w [K] and eps: bitwise the result of RmsNorm into a buffer and then MatMulMany. Where every product
+// takes the int8 (or every one the bf16) GEMM, each row is normalized into a scratch row in cache and
+// converted at once, so the normalized matrix is never stored in float32 (the perceiver's keys and values
+// over an image's whole context: one product instead of 80 MB written and read again); otherwise blocks of
+// rows are normalized into a reused buffer.
+void RmsNormMatMulMany(const float* x, int64_t M, const float* norm_w, float eps,
+                       const std::vector<const WeightMatrix*>& ws, const std::vector<float*>& ys,
+                       ThreadPool* pool, const MatMulOptions& options);
+
 // The large-M bf16 GEMM's weight layout, made once instead of per call: panels of 64 output rows (the last
 // zero-padded), each holding k in bf16 pairs, panel[k/2][j] = (W[64p+j][k], W[64p+j][k+1]) as one 32-bit word
 // (a zero pad when K is odd); non-bf16 formats are converted to float32 exactly, then rounded to bf16 (nearest

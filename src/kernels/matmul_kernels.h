@@ -115,7 +115,7 @@ void GemmBf16(const uint16_t* xb, int64_t K, int64_t m0, int64_t m1, const Weigh
               float* y, int64_t n0, int64_t n1, float* pack);
 // Twins of scalar::QuantizeActsU8 / GemmI8 (n0 a multiple of 64); `pack` of GemmI8PackFloats() floats.
 void QuantizeActsU8(const float* x, int64_t m0, int64_t m1, int64_t K, uint8_t* xq, float* xs);
-size_t GemmI8PackFloats();
+size_t GemmI8PackFloats(int64_t K);
 void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
             const float* bias, float* y, int64_t n0, int64_t n1, float* pack);
 // Twins of the scalar functions above (n0 a multiple of 64 for the GEMM); `pack` as for GemmBf16.

@@ -14,7 +14,6 @@ namespace idefics {
 
 namespace {
 constexpr int64_t kProjectionRows = 256;  // rows per modality-projection block
-constexpr int64_t kContextRows = 512;     // context rows per perceiver key/value block
 }  // namespace
 
 void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out, const DumpFn& dump) {
@@ -43,9 +42,8 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
   float* x = x_.Get(nl * Ht);  // [nl, Ht] latents (residual stream)
   std::memcpy(x, w_.latents, sizeof(float) * nl * Ht);
   // Keys and values come from [RMSNorm(context); RMSNorm(latents)]: the context part is normalized and
-  // projected in blocks of rows (a [S, Ht] copy would be 80 MB of fresh memory per image), the latents apart.
-  const int64_t kv_block = std::min<int64_t>(S, kContextRows);
-  float* cn = kv_in_.Get(kv_block * Ht);  // [kv_block, Ht] a block of RMSNorm(context)
+  // projected by RmsNormMatMulMany (never stored normalized in float32: a [S, Ht] copy would be 80 MB of
+  // fresh memory per image), the latents apart.
   float* xn = xn_.Get(nl * Ht);           // [nl, Ht] RMSNorm(latents)
   float* q = q_.Get(nl * qd);           // [nl, nh*hd]
   float* k = k_.Get(T * kvd);           // [T, nkv*hd]
@@ -75,13 +73,7 @@ void Connector::Run(const float* vision, int64_t nb_h, int64_t nb_w, float* out,
     args.bf16 = mm_.bf16_dot && L.q.format != WeightFormat::kF32;  // fast path: bf16 attention too
     RmsNorm(x, nl, Ht, L.latents_norm, eps, xn, pool_);
     MatMul(xn, nl, L.q, nullptr, q, pool_, mm_);
-    // Rows of a product are independent (one accumulation chain per output), so blocking the context rows
-    // does not change the numbers.
-    for (int64_t r0 = 0; r0 < S; r0 += kv_block) {
-      const int64_t m = std::min(kv_block, S - r0);
-      RmsNorm(ctx + r0 * Ht, m, Ht, L.context_norm, eps, cn, pool_);
-      MatMulMany(cn, m, {&L.k, &L.v}, {k + r0 * kvd, v + r0 * kvd}, pool_, mm_);
-    }
+    RmsNormMatMulMany(ctx, S, L.context_norm, eps, {&L.k, &L.v}, {k, v}, pool_, mm_);
     MatMulMany(xn, nl, {&L.k, &L.v}, {k + S * kvd, v + S * kvd}, pool_, mm_);
     Attention(args, sc, pool_);
     MatMul(a, nl, L.o, nullptr, o, pool_, mm_);

@@ -15,7 +15,8 @@ class Connector {
  public:
   // Frees the per-image working buffers (~110 MB at 4900 patches) between requests.
   void ReleaseScratch() {
-    for (ScratchBuffer* b : {&gate_, &up_, &ctx_, &kv_in_, &xn_, &x_, &q_, &k_, &v_, &a_, &o_, &mlp_g_, &mlp_u_, &attn_scratch_})
+    for (ScratchBuffer* b :
+         {&gate_, &up_, &ctx_, &xn_, &x_, &q_, &k_, &v_, &a_, &o_, &mlp_g_, &mlp_u_, &attn_scratch_})
       b->Release();
   }
 
@@ -32,8 +33,7 @@ class Connector {
   const ConnectorWeights& w_;
   ThreadPool* pool_;
   MatMulOptions mm_;  // options of the Linear layers
-  ScratchBuffer gate_, up_, ctx_, kv_in_, xn_, x_, q_, k_, v_, a_, o_, mlp_g_, mlp_u_, attn_scratch_;
-
+  ScratchBuffer gate_, up_, ctx_, xn_, x_, q_, k_, v_, a_, o_, mlp_g_, mlp_u_, attn_scratch_;
 };
 
 }  // namespace idefics

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -63,11 +64,13 @@ TEST(MatMulInt8Test, SimdActivationQuantizerIsBitwiseItsScalarTwin) {
 
 TEST(MatMulInt8Test, SimdGemmIsBitwiseItsScalarTwin) {
   if (ActiveIsa() != Isa::kAvx512) GTEST_SKIP() << "no AVX-512";
-  auto pack = kern::AllocAligned<float>(kern::avx512::GemmI8PackFloats());
   for (WeightFormat f : kQuantFormats) {
-    // 2048 is the kernel's k-block: 2080 and 4128 leave a one-block tail; 19 rows end on a 1-row tile.
-    for (int64_t K : {32, 96, 2048, 2080, 4128}) {
-      const int64_t M = 19, N = 130;
+    // 512 is the kernel's k block: 2080 and 4128 leave a one-block tail. 19 rows end on a 1-row tile; 200
+    // rows span three row blocks of the kernel (96 rows), the last a partial one.
+    for (auto [M, K] :
+         {std::pair<int64_t, int64_t>{19, 32}, {19, 96}, {19, 2048}, {19, 2080}, {19, 4128}, {200, 1056}}) {
+      const int64_t N = 130;
+      auto pack = kern::AllocAligned<float>(kern::avx512::GemmI8PackFloats(K));
       const TestWeights t = MakeWeights(f, N, K, 31);
       const std::vector<float> x = AwkwardActs(M, K), bias = RandomVec(N, 32);
       std::vector<uint8_t> xq(M * K);
@@ -80,7 +83,7 @@ TEST(MatMulInt8Test, SimdGemmIsBitwiseItsScalarTwin) {
         kern::avx512::GemmI8(xq.data(), xs.data(), K, 7, M, t.w, b, yv.data(), 0, 64, pack.get());
         kern::avx512::GemmI8(xq.data(), xs.data(), K, 0, M, t.w, b, yv.data(), 64, N, pack.get());
         ASSERT_EQ(0, std::memcmp(ys.data(), yv.data(), 4 * ys.size()))
-            << WeightFormatName(f) << " K=" << K << (b ? " bias" : "");
+            << WeightFormatName(f) << " M=" << M << " K=" << K << (b ? " bias" : "");
       }
     }
   }
