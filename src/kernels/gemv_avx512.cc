@@ -266,11 +266,12 @@ constexpr int kQuadBytes = 256;  // lo[64], hi[64], s[16] float, c[16] int32
 // Weight rows per pass over the activations: two interleaved rows measured ~2x slower on Zen 5 (as for Q8_0).
 constexpr int kQ4RowsPerPass = 1;
 
-// Unpacks quad q of a Q4_0 row: the 64 nibble bytes of its four blocks (v) and their four f16 scales (s4);
-// missing blocks at the end of the row are zero weights with zero scale.
+// Unpacks quad q of a Q4_0 row: the 64 nibble bytes of its four blocks (v) and their four f16 scales, each
+// repeated in four words (s16: lanes 4j..4j+3 hold block j's); missing blocks at the end of the row are zero
+// weights with zero scale.
 __attribute__((always_inline)) inline void LoadQ4Quad(const uint8_t* row, int64_t q, int64_t nb,
                                                       bool prefetch, const __m512i& scale_words, __m512i* v,
-                                                      __m128i* s4) {
+                                                      __m256i* s4) {
   const uint8_t* b = row + 4 * q * 18;
   if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBytes), _MM_HINT_T0);
   if (4 * q + 4 <= nb) {
@@ -278,20 +279,20 @@ __attribute__((always_inline)) inline void LoadQ4Quad(const uint8_t* row, int64_
     t = _mm512_inserti32x4(t, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 20)), 1);
     t = _mm512_inserti32x4(t, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 38)), 2);
     *v = _mm512_inserti32x4(t, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 56)), 3);
-    *s4 = _mm512_castsi512_si128(
+    *s4 = _mm512_castsi512_si256(
         _mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(reinterpret_cast<const void*>(b))));
     return;
   }
   alignas(64) uint8_t tmp[64] = {};
-  uint64_t s = 0;
+  alignas(32) uint16_t s[16] = {};
   for (int64_t j = 0; 4 * q + j < nb; ++j) {
     std::memcpy(tmp + 16 * j, b + 18 * j + 2, 16);
     uint16_t h;
     std::memcpy(&h, b + 18 * j, 2);
-    s |= uint64_t{h} << (16 * j);
+    for (int i = 0; i < 4; ++i) s[4 * j + i] = h;
   }
   *v = _mm512_load_si512(tmp);
-  *s4 = _mm_cvtsi64_si128(static_cast<long long>(s));
+  *s4 = _mm256_load_si256(reinterpret_cast<const __m256i*>(s));
 }
 
 // R weight rows × MR activation rows. Each output's arithmetic is the same for any R.
@@ -301,11 +302,10 @@ void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, cons
   const int64_t N = w.rows, nb = w.cols / 32;
   const bool prefetch = PrefetchRows(w.cols);
   const __m512i k0f = _mm512_set1_epi8(0x0f);
-  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   // The four f16 scales of a full quad sit at bytes 0, 18, 36, 54: 16-bit words 0, 9, 18, 27 of its first 64
-  // bytes, picked by one vpermw (instead of four scalar loads merged in a general register).
-  const __m512i scale_words = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                               0, 0, 0, 0, 0, 27, 18, 9, 0);
+  // bytes, picked by one vpermw straight into the lanes of their blocks' sums (each four times).
+  const __m512i scale_words = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27,
+                                               18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.row(n + r);
   __m512 acc[R][MR];
@@ -316,11 +316,11 @@ void GemvQ4Block(const uint8_t* acts, int64_t quads, const WeightMatrix& w, cons
     __m512 ws[R];
     for (int r = 0; r < R; ++r) {
       __m512i v;
-      __m128i s4;
-      LoadQ4Quad(rows[r], q, nb, prefetch, scale_words, &v, &s4);
+      __m256i s16;
+      LoadQ4Quad(rows[r], q, nb, prefetch, scale_words, &v, &s16);
       lo[r] = _mm512_and_si512(v, k0f);
       hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), k0f);
-      ws[r] = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(s4)));
+      ws[r] = _mm512_cvtph_ps(s16);
     }
     for (int m = 0; m < MR; ++m) {
       const uint8_t* pa = acts + (m * quads + q) * kQuadBytes;
