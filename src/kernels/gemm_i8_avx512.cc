@@ -29,6 +29,9 @@ constexpr int64_t kKC =
 constexpr int64_t kNC = 256;  // columns packed at once (4 panels), shared by every x block
 constexpr int64_t kMC = 192;  // x rows per pass over the packed panels (all of K): their outputs stay in L2
 constexpr int64_t kBlocksKC = kKC / 32;
+// k packed at once (a multiple of kKC): all of K for the 4096-wide inputs, the 14336-wide down
+// projections in four passes, so the packing scratch stays at 1.5 MB per thread (over all of K: 5.4 MB).
+constexpr int64_t kKSpan = 8 * kKC;
 // Bytes ahead of the block being unpacked that UnpackRow prefetches: a row is read once, front to back, and
 // the hardware prefetcher alone left the unpacking waiting on memory (perceiver MLP, M = 64, one thread:
 // 305 -> 324-330 GFLOPS at 1-2 KiB ahead, 284 at 512 bytes).
@@ -74,18 +77,20 @@ void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t*
   }
 }
 
-// Packs rows [n0, n0 + nvalid) (zero columns after) over all of K into the panel blocks out(kb) of the k
-// blocks kb: each row is unpacked front to back into tmp (64 rows of K bytes), then each k block transposed.
+// Packs rows [n0, n0 + nvalid) (zero columns after), k in [k_begin, k_begin + k_len), into the panel blocks
+// out(kb) of its k blocks kb: each row is unpacked front to back into tmp (64 rows of k_len bytes), then each
+// k block transposed.
 template <typename PanelAt>
-void PackPanels(const WeightMatrix& w, int64_t n0, int nvalid, int64_t K, int8_t* tmp, const PanelAt& out) {
-  const int64_t kblocks = (K + kKC - 1) / kKC;
+void PackPanels(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k_begin, int64_t k_len, int8_t* tmp,
+                const PanelAt& out) {
+  const int64_t kblocks = (k_len + kKC - 1) / kKC;
   for (int j = 0; j < kNR; ++j)
     for (int64_t kb = 0; kb < kblocks; ++kb) {
-      const int64_t k0 = kb * kKC, kc = std::min(kKC, K - k0);
+      const int64_t k0 = kb * kKC, kc = std::min(kKC, k_len - k0);
       float* s = reinterpret_cast<float*>(out(kb) + kPanelQBytes);
       int32_t* c = reinterpret_cast<int32_t*>(out(kb) + kPanelQBytes + kPanelSBytes);
       if (j < nvalid) {
-        UnpackRow(w, n0 + j, k0, kc, tmp + j * K + k0, s + j, c + j);
+        UnpackRow(w, n0 + j, k_begin + k0, kc, tmp + j * k_len + k0, s + j, c + j);
       } else {
         for (int64_t b = 0; b < kc / 32; ++b) {
           s[b * kNR + j] = 0.f;
@@ -94,10 +99,10 @@ void PackPanels(const WeightMatrix& w, int64_t n0, int nvalid, int64_t K, int8_t
       }
     }
   for (int64_t kb = 0; kb < kblocks; ++kb) {
-    const int64_t k0 = kb * kKC, kc = std::min(kKC, K - k0);
+    const int64_t k0 = kb * kKC, kc = std::min(kKC, k_len - k0);
     const float* src[kNR];
     for (int j = 0; j < kNR; ++j)
-      src[j] = j < nvalid ? reinterpret_cast<const float*>(tmp + j * K + k0) : kZeroWords;
+      src[j] = j < nvalid ? reinterpret_cast<const float*>(tmp + j * k_len + k0) : kZeroWords;
     TransposePanel(src, kc / 4, kZeroWords, reinterpret_cast<float*>(out(kb)));
   }
 }
@@ -156,50 +161,54 @@ void Tile(const uint8_t* a, int64_t lda, const float* as, int64_t las, const uin
 }  // namespace
 
 size_t GemmI8PackFloats(int64_t K) {
-  const int64_t kblocks = (K + kKC - 1) / kKC;
-  // The panel blocks of kNC columns over K, then 64 rows of K signed weight bytes.
-  return (kNC / kNR * kblocks * kPanelBytes + kNR * K) / sizeof(float) + 1;
+  const int64_t span = std::min(K, kKSpan), kblocks = (span + kKC - 1) / kKC;
+  // The panel blocks of kNC columns over a k span, then 64 rows of a span of signed weight bytes.
+  return (kNC / kNR * kblocks * kPanelBytes + kNR * span) / sizeof(float) + 1;
 }
 
 void GemmI8(const uint8_t* xq, const float* xs, int64_t K, int64_t m0, int64_t m1, const WeightMatrix& w,
             const float* bias, float* y, int64_t n0, int64_t n1, float* pack) {
   IDEFICS_CHECK(K % 32 == 0 && (w.format == WeightFormat::kQ8_0 || w.format == WeightFormat::kQ4_0));
-  const int64_t N = w.rows, nb = K / 32, kblocks = (K + kKC - 1) / kKC;
+  const int64_t N = w.rows, nb = K / 32, span_blocks = (std::min(K, kKSpan) + kKC - 1) / kKC;
   uint8_t* packed = reinterpret_cast<uint8_t*>(pack);
-  int8_t* tmp = reinterpret_cast<int8_t*>(packed + kNC / kNR * kblocks * kPanelBytes);
+  int8_t* tmp = reinterpret_cast<int8_t*>(packed + kNC / kNR * span_blocks * kPanelBytes);
   for (int64_t nc0 = n0; nc0 < n1; nc0 += kNC) {
     const int64_t nc1 = std::min(n1, nc0 + kNC);
     const int panels = static_cast<int>((nc1 - nc0 + kNR - 1) / kNR);
     __mmask16 mk[kNC / kNR][4];
     for (int p = 0; p < panels; ++p)
       ColumnMasks(static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), mk[p]);
-    // The chunk's columns over all of K are packed once, panel by panel with the k blocks in order (each row
-    // is read front to back), and then every row block runs all of K against them: a row block's outputs stay
-    // in cache from one k block to the next instead of streaming through memory once per k block.
-    auto panel_at = [&](int p, int64_t kb) { return packed + (p * kblocks + kb) * kPanelBytes; };
-    for (int p = 0; p < panels; ++p)
-      PackPanels(w, nc0 + p * kNR, static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), K, tmp,
-                 [&](int64_t kb) { return panel_at(p, kb); });
-    for (int64_t mc0 = m0; mc0 < m1; mc0 += kMC) {
-      const int64_t mc1 = std::min(m1, mc0 + kMC);
-      for (int64_t kb = 0; kb < kblocks; ++kb) {
-        const int64_t k0 = kb * kKC, kc = std::min(kKC, K - k0);
-        for (int p = 0; p < panels; ++p) {
-          const uint8_t* panel = panel_at(p, kb);
-          for (int64_t m = mc0; m < mc1; m += kMR) {
-            const uint8_t* a = xq + m * K + k0;
-            const float* as = xs + m * nb + k0 / 32;
-            float* c = y + m * N + nc0 + p * kNR;
-            switch (std::min<int64_t>(kMR, mc1 - m)) {
-              case 1:
-                Tile<1>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
-                break;
-              case 2:
-                Tile<2>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
-                break;
-              default:
-                Tile<3>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
-                break;
+    // The chunk's columns over a k span (all of K up to kKSpan) are packed once, panel by panel with the k
+    // blocks in order (each row is read front to back), and then every row block runs the whole span against
+    // them: a row block's outputs stay in cache from one k block to the next instead of streaming through
+    // memory once per k block.
+    auto panel_at = [&](int p, int64_t kb) { return packed + (p * span_blocks + kb) * kPanelBytes; };
+    for (int64_t ks = 0; ks < K; ks += kKSpan) {
+      const int64_t ks_len = std::min(kKSpan, K - ks), kblocks = (ks_len + kKC - 1) / kKC;
+      for (int p = 0; p < panels; ++p)
+        PackPanels(w, nc0 + p * kNR, static_cast<int>(std::min<int64_t>(kNR, nc1 - nc0 - p * kNR)), ks,
+                   ks_len, tmp, [&](int64_t kb) { return panel_at(p, kb); });
+      for (int64_t mc0 = m0; mc0 < m1; mc0 += kMC) {
+        const int64_t mc1 = std::min(m1, mc0 + kMC);
+        for (int64_t kb = 0; kb < kblocks; ++kb) {
+          const int64_t k0 = ks + kb * kKC, kc = std::min(kKC, K - k0);
+          for (int p = 0; p < panels; ++p) {
+            const uint8_t* panel = panel_at(p, kb);
+            for (int64_t m = mc0; m < mc1; m += kMR) {
+              const uint8_t* a = xq + m * K + k0;
+              const float* as = xs + m * nb + k0 / 32;
+              float* c = y + m * N + nc0 + p * kNR;
+              switch (std::min<int64_t>(kMR, mc1 - m)) {
+                case 1:
+                  Tile<1>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                  break;
+                case 2:
+                  Tile<2>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                  break;
+                default:
+                  Tile<3>(a, K, as, nb, panel, kc / 32, c, N, mk[p], k0 > 0);
+                  break;
+              }
             }
           }
         }

@@ -45,7 +45,7 @@ TEST(RmsNormMatMulManyTest, BitwiseNormThenMatMulMany) {
     for (WeightFormat f :
          {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0, WeightFormat::kQ4_0}) {
       const TestWeights a = MakeWeights(f, 70, K, 62), b = MakeWeights(f, 33, K, 63);
-      for (int64_t M : {1, 5, 40, 1100}) {  // GEMV, GEMM, and more rows than the float path's 512-row blocks
+      for (int64_t M : {1, 5, 40, 1025, 2100}) {  // GEMV, GEMM, more rows than one block (512 / 2048 rows)
         const std::vector<float> x = RandomVec(M * K, 64, 3.f);
         std::vector<float> xn(M * K);
         RmsNorm(x.data(), M, K, norm_w.data(), eps, xn.data(), &pool3);
