@@ -39,23 +39,14 @@ constexpr int kUnpackPrefetchBytes = 2048;
 
 // One packed panel block: q [kc/4][64] words of 4 signed weight bytes (k order), then the block scales
 // s [kc/32][64] float and the offset corrections c [kc/32][64] int32 = -128 · (sum of the block's weights),
-// which cancel the +128 of the unsigned activations.
+// which cancel the +128 of the unsigned activations (PanelCorrections).
 constexpr size_t kPanelQBytes = kKC * kNR;
 constexpr size_t kPanelSBytes = kBlocksKC * kNR * 4;
 constexpr size_t kPanelBytes = kPanelQBytes + 2 * kPanelSBytes;
 alignas(64) const float kZeroWords[kKC / 4] = {};
 
-// Sum of 32 signed bytes (lo, hi: 16 each).
-inline int32_t SumBytes(__m128i lo, __m128i hi) {
-  const __m128i bias = _mm_set1_epi8(static_cast<char>(0x80));
-  const __m128i s = _mm_add_epi64(_mm_sad_epu8(_mm_xor_si128(lo, bias), _mm_setzero_si128()),
-                                  _mm_sad_epu8(_mm_xor_si128(hi, bias), _mm_setzero_si128()));
-  return static_cast<int32_t>(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1)) - 32 * 128;
-}
-
-// Row n, k in [k0, k0 + kc): signed bytes (q - 8 for Q4_0) in k order to q, each block's scale and offset
-// correction to s[b * 64], c[b * 64].
-void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t* q, float* s, int32_t* c) {
+// Row n, k in [k0, k0 + kc): signed bytes (q - 8 for Q4_0) in k order to q, each block's scale to s[b * 64].
+void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t* q, float* s) {
   const bool q4 = w.format == WeightFormat::kQ4_0;
   const int64_t bb = q4 ? 18 : 34;
   const uint8_t* p = w.row(n) + (k0 / 32) * bb;
@@ -73,8 +64,25 @@ void UnpackRow(const WeightMatrix& w, int64_t n, int64_t k0, int64_t kc, int8_t*
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b), lo);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16), hi);
     s[b * kNR] = _cvtsh_ss(s16);
-    c[b * kNR] = -128 * SumBytes(lo, hi);
   }
+}
+
+// The offset corrections of a packed panel block's first nblocks blocks, c[b][j] = -128 · (sum of column j's
+// 32 weights in block b), summed from the transposed words (a vpdpbusd of ones adds a word's 4 bytes) for 16
+// columns at once rather than row by row (one thread, GFLOPS: perceiver MLP q8_0, M = 64, 373-409 -> 425;
+// projection gate q4_0, M = 256, 491-539 -> 555-562).
+void PanelCorrections(uint8_t* panel, int64_t nblocks) {
+  const int32_t* q = reinterpret_cast<const int32_t*>(panel);
+  int32_t* c = reinterpret_cast<int32_t*>(panel + kPanelQBytes + kPanelSBytes);
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t b = 0; b < nblocks; ++b)
+    for (int j = 0; j < kNR / 16; ++j) {
+      __m512i sum = _mm512_setzero_si512();
+      for (int t = 0; t < 8; ++t)
+        sum = _mm512_dpbusd_epi32(sum, ones, _mm512_load_si512(q + (b * 8 + t) * kNR + 16 * j));
+      _mm512_store_si512(c + b * kNR + 16 * j,
+                         _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)));
+    }
 }
 
 // Packs rows [n0, n0 + nvalid) (zero columns after), k in [k_begin, k_begin + k_len), into the panel blocks
@@ -88,14 +96,10 @@ void PackPanels(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k_begin, 
     for (int64_t kb = 0; kb < kblocks; ++kb) {
       const int64_t k0 = kb * kKC, kc = std::min(kKC, k_len - k0);
       float* s = reinterpret_cast<float*>(out(kb) + kPanelQBytes);
-      int32_t* c = reinterpret_cast<int32_t*>(out(kb) + kPanelQBytes + kPanelSBytes);
       if (j < nvalid) {
-        UnpackRow(w, n0 + j, k_begin + k0, kc, tmp + j * k_len + k0, s + j, c + j);
+        UnpackRow(w, n0 + j, k_begin + k0, kc, tmp + j * k_len + k0, s + j);
       } else {
-        for (int64_t b = 0; b < kc / 32; ++b) {
-          s[b * kNR + j] = 0.f;
-          c[b * kNR + j] = 0;
-        }
+        for (int64_t b = 0; b < kc / 32; ++b) s[b * kNR + j] = 0.f;
       }
     }
   for (int64_t kb = 0; kb < kblocks; ++kb) {
@@ -104,6 +108,7 @@ void PackPanels(const WeightMatrix& w, int64_t n0, int nvalid, int64_t k_begin, 
     for (int j = 0; j < kNR; ++j)
       src[j] = j < nvalid ? reinterpret_cast<const float*>(tmp + j * k_len + k0) : kZeroWords;
     TransposePanel(src, kc / 4, kZeroWords, reinterpret_cast<float*>(out(kb)));
+    PanelCorrections(out(kb), kc / 32);
   }
 }
 
