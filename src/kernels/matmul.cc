@@ -442,6 +442,7 @@ void RmsNormMatMulMany(const float* x, int64_t M, const float* norm_w, float eps
   bool all_i8 = K > 0, all_bf16 = K > 0;
   for (const WeightMatrix* w : ws) {
     IDEFICS_CHECK(w->cols == K && (w->data != nullptr || w->panels != nullptr || w->rows == 0));
+    if (IsQuant(w->format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
     const bool gemm = (M > GemvMaxRows(w->format, options) || w->data == nullptr) && w->rows > 0;
     const bool i8 = gemm && GemmUsesI8(*w, options, isa);
     all_i8 = all_i8 && i8;
@@ -449,8 +450,6 @@ void RmsNormMatMulMany(const float* x, int64_t M, const float* norm_w, float eps
   }
   const RowNorm norm{norm_w, eps};
   const bool fused = all_i8 || all_bf16;
-  if (fused && (all_i8 || IsQuant(ws[0]->format)))
-    IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
   // Rows go through in blocks of equal size (rows are independent, and no block is small enough to leave the
   // GEMM for the GEMV, so the blocking never changes a result): fused, up to 2048 rows at a time (8 MB of
   // int8 activations where a perceiver context of 4964 rows would hold 20 MB); otherwise normalized in
