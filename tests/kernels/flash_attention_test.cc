@@ -148,10 +148,7 @@ TEST(FlashAttention, Bf16AttentionCloseToFloat32) {
   std::vector<Isa> isas = {ActiveIsa()};
   if (ActiveIsa() == Isa::kAvx512) isas.push_back(Isa::kAvx2);  // the AVX2 dispatch too
   for (Isa isa : isas) {
-    struct Guard {
-      Isa prev;
-      ~Guard() { SetActiveIsaForTesting(prev); }
-    } guard{SetActiveIsaForTesting(isa)};
+    test::IsaGuard guard(isa);
     SCOPED_TRACE(IsaName(isa));
     for (const Shape& c :
          {Shape{300, 300, 0, 0, true}, Shape{40, 57, 17, 24, true}, Shape{33, 301, 0, 0, false}}) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "tensor/dtype.h"
 
@@ -88,6 +89,22 @@ inline std::vector<double> ActQuantBound(const std::vector<float>& x, int64_t M,
       }
     }
   return bound;
+}
+
+// Sets the active ISA for a scope (clamped to what the CPU supports), restoring the previous one after.
+struct IsaGuard {
+  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
+  ~IsaGuard() { SetActiveIsaForTesting(prev); }
+  IsaGuard(const IsaGuard&) = delete;
+  IsaGuard& operator=(const IsaGuard&) = delete;
+  Isa prev;
+};
+
+// The active ISA and every SIMD level below it (an AVX-512 machine also runs the AVX2 dispatch).
+inline std::vector<Isa> TestIsas() {
+  std::vector<Isa> v = {ActiveIsa()};
+  if (ActiveIsa() == Isa::kAvx512) v.push_back(Isa::kAvx2);
+  return v;
 }
 
 }  // namespace idefics::test

@@ -23,17 +23,12 @@ namespace {
 
 using test::AbsProductSums;
 using test::ActQuantBound;
+using test::IsaGuard;
 using test::MakeWeights;
 using test::RandomVec;
 using test::TestWeights;
 
 constexpr WeightFormat kQuantFormats[] = {WeightFormat::kQ8_0, WeightFormat::kQ4_0};
-
-struct IsaGuard {
-  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
-  ~IsaGuard() { SetActiveIsaForTesting(prev); }
-  Isa prev;
-};
 
 #if defined(IDEFICS_HAVE_SIMD)
 // Activations with every special case a 32-block can hold: all zeros, NaN, infinities, tiny values.

@@ -18,6 +18,7 @@ namespace idefics {
 namespace {
 
 using test::AbsProductSums;
+using test::IsaGuard;
 using test::MakeWeights;
 using test::RandomVec;
 using test::TestWeights;
@@ -34,12 +35,6 @@ std::vector<int64_t> KsFor(WeightFormat f) {
   if (IsQuant(f)) return {32, 96, 1152, 1184, 2336};
   return {1, 3, 64, 257, 1151, 1153, 2306};
 }
-
-struct IsaGuard {
-  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
-  ~IsaGuard() { SetActiveIsaForTesting(prev); }
-  Isa prev;
-};
 
 kern::AlignedPtr<uint8_t> Pack(const WeightMatrix& w, ThreadPool* pool) {
   auto p = kern::AllocAligned<uint8_t>(Bf16PanelBytes(w.rows, w.cols));

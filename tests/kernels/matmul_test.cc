@@ -22,8 +22,10 @@ namespace {
 
 using test::AbsProductSums;
 using test::ActQuantBound;
+using test::IsaGuard;
 using test::MakeWeights;
 using test::RandomVec;
+using test::TestIsas;
 using test::TestWeights;
 
 // Float sums in another order: relative to sum |x·w|; K <= 600 here, so K·2^-24 < 4e-5 is a hard bound and
@@ -66,19 +68,6 @@ double MaxRelErr(const std::vector<float>& a, const std::vector<float>& b, const
 
 bool HaveAvx2() {
   return ActiveIsa() >= Isa::kAvx2;
-}
-
-struct IsaGuard {
-  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
-  ~IsaGuard() { SetActiveIsaForTesting(prev); }
-  Isa prev;
-};
-
-// The active ISA and every SIMD level below it (an AVX-512 machine also runs the AVX2 dispatch).
-std::vector<Isa> TestIsas() {
-  std::vector<Isa> v = {ActiveIsa()};
-  if (ActiveIsa() == Isa::kAvx512) v.push_back(Isa::kAvx2);
-  return v;
 }
 
 TEST(MatMulTest, AgreesWithReferenceForEveryFormatAndShape) {

@@ -16,30 +16,19 @@
 namespace idefics {
 namespace {
 
+using test::IsaGuard;
 using test::MakeWeights;
 using test::RandomVec;
 using test::TestWeights;
-
-struct IsaGuard {
-  explicit IsaGuard(Isa isa) : prev(SetActiveIsaForTesting(isa)) {}
-  ~IsaGuard() { SetActiveIsaForTesting(prev); }
-  Isa prev;
-};
-
-// The active ISA, every SIMD level below it, and the scalar twins.
-std::vector<Isa> Isas() {
-  std::vector<Isa> v = {ActiveIsa()};
-  if (ActiveIsa() == Isa::kAvx512) v.push_back(Isa::kAvx2);
-  if (ActiveIsa() != Isa::kScalar) v.push_back(Isa::kScalar);
-  return v;
-}
 
 TEST(RmsNormMatMulManyTest, BitwiseNormThenMatMulMany) {
   ThreadPool pool1(1), pool3(3);
   const int64_t K = 96;
   const std::vector<float> norm_w = RandomVec(K, 61);
   const float eps = 1e-5f;
-  for (Isa isa : Isas()) {
+  std::vector<Isa> isas = test::TestIsas();
+  if (ActiveIsa() != Isa::kScalar) isas.push_back(Isa::kScalar);  // and the scalar twins
+  for (Isa isa : isas) {
     IsaGuard guard(isa);
     SCOPED_TRACE(IsaName(isa));
     for (WeightFormat f :
