@@ -30,10 +30,11 @@ bool IsQuant(WeightFormat f) {
   return f == WeightFormat::kQ8_0 || f == WeightFormat::kQ4_0;
 }
 
-// K values around the GEMM's 1152-element k-block, odd ones included for the float formats.
+// K values around the GEMM's 1152-element k-block (and past several of them), odd ones
+// included for the float formats.
 std::vector<int64_t> KsFor(WeightFormat f) {
-  if (IsQuant(f)) return {32, 96, 1152, 1184, 2336};
-  return {1, 3, 64, 257, 1151, 1153, 2306};
+  if (IsQuant(f)) return {32, 96, 1152, 1184, 2336, 4128};
+  return {1, 3, 64, 257, 1151, 1153, 2306, 4099};
 }
 
 kern::AlignedPtr<uint8_t> Pack(const WeightMatrix& w, ThreadPool* pool) {
@@ -95,7 +96,7 @@ TEST(MatMulPanelsTest, ProductsFromPanelsAreBitwiseThePerCallPacking) {
       const kern::AlignedPtr<uint8_t> panels = Pack(t.w, &pool);
       WeightMatrix packed = t.w;
       packed.panels = panels.get();
-      for (int64_t M : {9, 50, 131}) {
+      for (int64_t M : {9, 50, 131, 400}) {  // 400: several of the GEMM's 48-row blocks per task
         const std::vector<float> x = RandomVec(M * K, 29), bias = RandomVec(N, 31);
         std::vector<float> y(M * N), yp(M * N), y1(M * N);
         MatMul(x.data(), M, t.w, bias.data(), y.data(), &pool, opt);
