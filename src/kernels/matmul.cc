@@ -126,19 +126,18 @@ U8Acts ToU8Acts(const float* x, int64_t M, int64_t K, ThreadPool* pool, Isa isa,
   uint8_t* qp = q.get();
   float* sp = s.get();
   (void)isa;
-  ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) {  // one row at a time: the quantizer's rows are independent
-      const float* row = NormedRow(x, m, K, norm);
-      uint8_t* rq = qp + m * K;
-      float* rs = sp + m * (K / 32);
+  // Rows [m0, m1) of `rows` (x itself, or one normalized row at m0 = 0) to the rows of q and s from `at`.
+  auto quantize = [&](const float* rows, int64_t m0, int64_t m1, int64_t at) {
+    uint8_t* rq = qp + (at - m0) * K;
+    float* rs = sp + (at - m0) * (K / 32);
 #if defined(IDEFICS_HAVE_SIMD)
-      if (isa == Isa::kAvx512) {
-        kern::avx512::QuantizeActsU8(row, 0, 1, K, rq, rs);
-        continue;
-      }
+    if (isa == Isa::kAvx512) return kern::avx512::QuantizeActsU8(rows, m0, m1, K, rq, rs);
 #endif
-      kern::scalar::QuantizeActsU8(row, 0, 1, K, rq, rs);
-    }
+    kern::scalar::QuantizeActsU8(rows, m0, m1, K, rq, rs);
+  };
+  ForRows(pool, M, 16, [&](int64_t m0, int64_t m1) {
+    if (!norm.w) return quantize(x, m0, m1, m0);
+    for (int64_t m = m0; m < m1; ++m) quantize(NormedRow(x, m, K, norm), 0, 1, m);  // rows are independent
   });
   return {qp, sp};
 }
@@ -214,6 +213,16 @@ bool GemmUsesBf16(const WeightMatrix& w, const MatMulOptions& opt, Isa isa) {
 // panels, on AVX-512 (VNNI) or the scalar twin.
 bool GemmUsesI8(const WeightMatrix& w, const MatMulOptions& opt, Isa isa) {
   return opt.int8_dot && IsQuant(w.format) && w.data != nullptr && w.panels == nullptr && isa != Isa::kAvx2;
+}
+
+// The copy of x a product of w at M rows reads: none (the GEMV, the float32 GEMM, or nothing to compute), the
+// int8 activations of the int8 GEMM (ToU8Acts) or the bf16 activations of the bf16 GEMM (ToBf16Padded).
+enum class XConversion { kNone, kI8, kBf16 };
+XConversion ConversionFor(const WeightMatrix& w, int64_t M, const MatMulOptions& opt, Isa isa) {
+  const bool gemm = (M > GemvMaxRows(w.format, opt) || w.data == nullptr) && w.rows > 0 && w.cols > 0;
+  if (!gemm) return XConversion::kNone;
+  if (GemmUsesI8(w, opt, isa)) return XConversion::kI8;
+  return GemmUsesBf16(w, opt, isa) ? XConversion::kBf16 : XConversion::kNone;
 }
 
 // xb_given / x8_given: x already converted by ToBf16Padded / ToU8Acts (MatMulMany shares one conversion), or
@@ -372,12 +381,12 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
     U8Acts x8;
     for (size_t i = 0; i < ws.size(); ++i) {
       const WeightMatrix& w = *ws[i];
-      const bool gemm = (M > GemvMaxRows(w.format, options) || w.data == nullptr) && w.rows > 0 && K > 0;
-      if (gemm && GemmUsesI8(w, options, isa)) {
+      const XConversion conversion = ConversionFor(w, M, options, isa);
+      if (conversion == XConversion::kI8) {
         IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
         if (!x8.q) x8 = ToU8Acts(x, M, K, pool, isa);
         Gemm(x, M, w, nullptr, ys[i], pool, options, isa, nullptr, &x8);
-      } else if (gemm && GemmUsesBf16(w, options, isa)) {
+      } else if (conversion == XConversion::kBf16) {
         if (IsQuant(w.format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
         if (!xb) xb = ToBf16Padded(x, M, K, pool);
         Gemm(x, M, w, nullptr, ys[i], pool, options, isa, xb);
@@ -439,17 +448,16 @@ void RmsNormMatMulMany(const float* x, int64_t M, const float* norm_w, float eps
   const Isa isa = ActiveIsa();
   // Whether every product takes the int8 (the bf16) GEMM: then one conversion of the normalized rows serves
   // them all, and no normalized row is ever stored in float.
-  bool all_i8 = K > 0, all_bf16 = K > 0;
+  const XConversion conversion = ConversionFor(*ws[0], M, options, isa);
+  bool fused = conversion != XConversion::kNone;
   for (const WeightMatrix* w : ws) {
     IDEFICS_CHECK(w->cols == K && (w->data != nullptr || w->panels != nullptr || w->rows == 0));
     if (IsQuant(w->format)) IDEFICS_CHECK_MSG(K % 32 == 0, "MatMul: Q8_0/Q4_0 need cols % 32 == 0");
-    const bool gemm = (M > GemvMaxRows(w->format, options) || w->data == nullptr) && w->rows > 0;
-    const bool i8 = gemm && GemmUsesI8(*w, options, isa);
-    all_i8 = all_i8 && i8;
-    all_bf16 = all_bf16 && gemm && !i8 && GemmUsesBf16(*w, options, isa);
+    fused = fused && ConversionFor(*w, M, options, isa) == conversion;
   }
+  const bool all_i8 = fused && conversion == XConversion::kI8,
+             all_bf16 = fused && conversion == XConversion::kBf16;
   const RowNorm norm{norm_w, eps};
-  const bool fused = all_i8 || all_bf16;
   // Rows go through in blocks of equal size (rows are independent, and no block is small enough to leave the
   // GEMM for the GEMV, so the blocking never changes a result): fused, up to 2048 rows at a time (8 MB of
   // int8 activations where a perceiver context of 4964 rows would hold 20 MB); otherwise normalized in
