@@ -143,18 +143,25 @@ void BM_MatMul(benchmark::State& st, Shape s, WeightFormat f, bool bf16_dot, boo
 // single-matrix benchmarks above re-read one matrix that may partly stay in the last-level cache).
 // `huge`: the copies sit in 2 MiB pages (AllocLarge, as `--no-mmap` loads the decoder), else in 4 KiB pages
 // (as a mapped file).
+// IDEFICS_BENCH_MISALIGN=B (0-63, even) starts every copy B bytes past a cache line, as a tensor of a hub
+// safetensors file may start (the format aligns tensors to 8 bytes at most).
 void BM_MatMulStream(benchmark::State& st, Shape s, WeightFormat f, bool huge) {
   WeightCache& c = Weights(f, s.N, s.K);
   const size_t bytes = c.bytes.size();
+  const char* misalign_env = std::getenv("IDEFICS_BENCH_MISALIGN");
+  const size_t misalign = misalign_env ? std::strtoul(misalign_env, nullptr, 10) % 64 / 2 * 2 : 0;
   const size_t copies = std::max<size_t>(2, (size_t{768} << 20) / bytes + 1);
   std::vector<std::unique_ptr<uint8_t, decltype(&std::free)>> mats;
+  std::vector<uint8_t*> data;
   for (size_t i = 0; i < copies; ++i) {
+    const size_t alloc = bytes + 64;
     uint8_t* p =
-        static_cast<uint8_t*>(huge ? AllocLarge(bytes) : std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        static_cast<uint8_t*>(huge ? AllocLarge(alloc) : std::aligned_alloc(64, (alloc + 63) / 64 * 64));
     if (!huge)
-      madvise(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095}), bytes,
+      madvise(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095}), alloc,
               MADV_NOHUGEPAGE);
-    std::memcpy(p, c.bytes.data(), bytes);
+    std::memcpy(p + misalign, c.bytes.data(), bytes);
+    data.push_back(p + misalign);
     mats.emplace_back(p, &std::free);
   }
   std::vector<float> x(s.M * s.K), y(s.M * s.N);
@@ -162,7 +169,7 @@ void BM_MatMulStream(benchmark::State& st, Shape s, WeightFormat f, bool huge) {
   size_t i = 0;
   for (auto _ : st) {
     WeightMatrix w = c.w;
-    w.data = mats[i].get();
+    w.data = data[i];
     i = (i + 1) % copies;
     MatMul(x.data(), s.M, w, nullptr, y.data(), &Pool(), MatMulOptions{});
     benchmark::DoNotOptimize(y.data());
