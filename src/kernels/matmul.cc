@@ -3,6 +3,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,6 +64,40 @@ void ForGemvRows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, 
     if (b < e) body(b, e);
   });
 }
+
+// The calling thread's collector (SetGemvStats): the pool's workers, which run attention's score products
+// through MatMul, never see it.
+thread_local GemvStats* t_gemv_stats = nullptr;
+
+// Times one GEMV dispatch into the installed GemvStats, if any.
+class GemvTimer {
+ public:
+  GemvTimer(const ThreadPool* pool, int64_t rows, int64_t cols, int matrices, WeightFormat format,
+            double bytes)
+      : stats_(pool ? t_gemv_stats : nullptr),
+        rows_(rows),
+        cols_(cols),
+        matrices_(matrices),
+        format_(format),
+        bytes_(bytes) {
+    if (stats_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~GemvTimer() {
+    if (stats_)
+      stats_->Add(rows_, cols_, matrices_, format_,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(), bytes_);
+  }
+  GemvTimer(const GemvTimer&) = delete;
+  GemvTimer& operator=(const GemvTimer&) = delete;
+
+ private:
+  GemvStats* stats_;
+  int64_t rows_, cols_;
+  int matrices_;
+  WeightFormat format_;
+  double bytes_;
+  std::chrono::steady_clock::time_point t0_;
+};
 
 // An RMSNorm applied to each row of x before its conversion (RmsNormMatMulMany), or none.
 struct RowNorm {
@@ -326,6 +361,25 @@ void PackBf16Panels(const WeightMatrix& w, void* out, ThreadPool* pool) {
   });
 }
 
+void GemvStats::Add(int64_t rows, int64_t cols, int matrices, WeightFormat format, double seconds,
+                    double bytes) {
+  for (GemvShapeStats& e : shapes) {
+    if (e.rows == rows && e.cols == cols && e.matrices == matrices && e.format == format) {
+      ++e.calls;
+      e.seconds += seconds;
+      e.bytes += bytes;
+      return;
+    }
+  }
+  shapes.push_back({rows, cols, matrices, format, 1, seconds, bytes});
+}
+
+GemvStats* SetGemvStats(GemvStats* stats) {
+  GemvStats* const previous = t_gemv_stats;
+  t_gemv_stats = stats;
+  return previous;
+}
+
 int64_t GemvMaxRows(WeightFormat f) {
   return f == WeightFormat::kQ4_0 ? 32 : 8;
 }
@@ -355,6 +409,7 @@ void MatMul(const float* x, int64_t M, const WeightMatrix& w, const float* bias,
   }
   const Isa isa = ActiveIsa();
   if (M <= GemvMaxRows(w.format, options) && w.data != nullptr) {
+    const GemvTimer timer(pool, N, K, 1, w.format, static_cast<double>(w.row_bytes()) * N);
     Gemv(x, M, w, bias, y, pool, options, isa);
   } else {
     Gemm(x, M, w, bias, y, pool, options, isa);
@@ -406,6 +461,9 @@ void MatMulMany(const float* x, int64_t M, const std::vector<const WeightMatrix*
   kern::avx2::QuantActs acts2;
   if (isa == Isa::kAvx2 && IsQuant(f)) kern::avx2::PrepareQuantActs(x, M, K, f, &acts2);
 #endif
+  double bytes = 0;
+  for (const WeightMatrix* w : ws) bytes += static_cast<double>(w->row_bytes()) * w->rows;
+  const GemvTimer timer(pool, first.back(), K, static_cast<int>(ws.size()), f, bytes);
   // Rows [b, e) of the concatenated range, each matrix's share with the same kernel as Gemv uses.
   auto rows = [&](int64_t b, int64_t e) {
     for (size_t i = 0; i < ws.size(); ++i) {

@@ -97,6 +97,24 @@ size_t Bf16PanelBytes(int64_t rows, int64_t cols);
 // any thread count). Dispatches on ActiveIsa() (an AVX-512 kernel and its scalar twin).
 void PackBf16Panels(const WeightMatrix& w, void* out, ThreadPool* pool);
 
+// Where decode's time goes (`idefics bench`): while a GemvStats is installed on a thread, every
+// matrix-vector product that thread dispatches on a pool (M <= GemvMaxRows; a MatMulMany of several matrices
+// counts once, under their summed rows) adds its wall time and weight bytes under its shape. Products run
+// without a pool (attention's per-head score products inside pool tasks) and other threads are not counted.
+struct GemvShapeStats {
+  int64_t rows = 0, cols = 0;  // output rows (summed over the matrices of a MatMulMany), K
+  int matrices = 1;
+  WeightFormat format = WeightFormat::kF32;
+  int64_t calls = 0;
+  double seconds = 0, bytes = 0;
+};
+struct GemvStats {
+  std::vector<GemvShapeStats> shapes;  // in order of first call
+  void Add(int64_t rows, int64_t cols, int matrices, WeightFormat format, double seconds, double bytes);
+};
+// Installs `stats` for the calling thread (nullptr stops collecting); returns the previous collector.
+GemvStats* SetGemvStats(GemvStats* stats);
+
 // Reference (scalar) implementation; SIMD paths are tested against it.
 void MatMulRef(const float* x, int64_t M, const WeightMatrix& w, const float* bias, float* y);
 

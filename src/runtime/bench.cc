@@ -28,6 +28,7 @@
 #include "kernels/probe.h"
 #include "model/idefics2_model.h"
 #include "model/weight_formats.h"
+#include "runtime/bench_gemv.h"
 
 namespace idefics {
 namespace {
@@ -433,6 +434,8 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     const std::vector<int32_t> ids = random_ids(ctx0);
     RETURN_IF_ERROR(model.Forward(ids.data(), ctx0, nullptr, 0, *cache, logits.data(), false));
     int32_t tok = random_ids(1)[0];
+    GemvStats gemv;  // where the decode steps' time goes, by matrix shape
+    GemvStats* const outer = SetGemvStats(&gemv);
     const Clock::time_point t0 = Clock::now();
     const double c0 = CpuMs();
     for (int64_t i = 0; i < o.decode_tokens; ++i) {
@@ -443,6 +446,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     }
     const double ms = Ms(t0, Clock::now());
     const double cpu_ms = CpuMs() - c0;
+    SetGemvStats(outer);
     const double per_tok_s = ms / 1e3 / o.decode_tokens;
     const double bytes = DecodeBytes(cfg, BytesPerWeight(fmt), ctx0 + o.decode_tokens / 2);
     dec = {{"tokens", o.decode_tokens},
@@ -452,7 +456,8 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
            {"tokens_per_s", 1.0 / per_tok_s},
            {"bytes_per_token", bytes},
            {"GBs", bytes / per_tok_s / 1e9},
-           {"fraction_of_bandwidth", nullptr}};
+           {"fraction_of_bandwidth", nullptr},
+           {"gemv", GemvBreakdownJson(gemv, o.decode_tokens, ms)}};
     // The model's peak, read before the bandwidth probe's own 256 MiB buffer could raise it.
     peak_rss = PeakRssBytes();
     if (o.probes) {
@@ -497,6 +502,7 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
   report["prefill"] = prefill;
   if (!dec.is_null()) {
     dec["fraction_of_bandwidth"] = frac(dec["GBs"].get<double>(), bw);
+    SetGemvFractions(&dec["gemv"], bw);
     report["decode"] = dec;
   }
   const double ttft = vis["no_split"]["vision_ms"].get<double>() +
@@ -599,6 +605,12 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
       row("decode " + std::to_string(o.decode_tokens) + " tokens", dec["ms"],
           Fmt("%.2f tok/s", dec["tokens_per_s"].get<double>()) + Fmt(" %.1f GB/s", dec["GBs"].get<double>()),
           pct(dec["fraction_of_bandwidth"]));
+    if (!dec.is_null())
+      for (const json& g : dec["gemv"])
+        row("  " + GemvShapeLabel(g), g["ms_per_token"].get<double>() * o.decode_tokens,
+            Fmt("%.1f GB/s", g["GBs"].get<double>()) +
+                Fmt(" (%.0f %%)", 100 * g["share_of_decode"].get<double>()),
+            pct(g["fraction_of_bandwidth"]));
     row("time to first token", ttft, "", "");
     t << Fmt("peak RSS: %.2f GB\n", report["peak_rss_bytes"].get<double>() / 1e9);
     if (!ex.is_null()) {

@@ -441,3 +441,39 @@ TEST(MatMulTest, ZeroKGivesBias) {
 
 }  // namespace
 }  // namespace idefics
+
+namespace idefics {
+namespace {
+
+TEST(GemvStatsTest, CountsTheCallingThreadsPooledGemvsByShape) {
+  ThreadPool pool(2);
+  const TestWeights a = MakeWeights(WeightFormat::kBF16, 40, 64, 1),
+                    b = MakeWeights(WeightFormat::kBF16, 24, 64, 2);
+  const std::vector<float> x = RandomVec(64, 3);
+  std::vector<float> ya(40), yb(24);
+  GemvStats stats;
+  EXPECT_EQ(SetGemvStats(&stats), nullptr);
+  MatMul(x.data(), 1, a.w, nullptr, ya.data(), &pool, MatMulOptions{});
+  MatMul(x.data(), 1, a.w, nullptr, ya.data(), &pool, MatMulOptions{});
+  MatMul(x.data(), 1, a.w, nullptr, ya.data(), nullptr, MatMulOptions{});  // no pool: not counted
+  MatMulMany(x.data(), 1, {&a.w, &b.w}, {ya.data(), yb.data()}, &pool, MatMulOptions{});
+  const std::vector<float> xs = RandomVec(64 * 64, 4);
+  std::vector<float> ys(64 * 40);
+  MatMul(xs.data(), 64, a.w, nullptr, ys.data(), &pool, MatMulOptions{});  // GEMM: not a GEMV
+  EXPECT_EQ(SetGemvStats(nullptr), &stats);
+  MatMul(x.data(), 1, a.w, nullptr, ya.data(), &pool, MatMulOptions{});  // uninstalled
+  ASSERT_EQ(stats.shapes.size(), 2u);
+  EXPECT_EQ(stats.shapes[0].rows, 40);
+  EXPECT_EQ(stats.shapes[0].cols, 64);
+  EXPECT_EQ(stats.shapes[0].matrices, 1);
+  EXPECT_EQ(stats.shapes[0].calls, 2);
+  EXPECT_DOUBLE_EQ(stats.shapes[0].bytes, 2.0 * 40 * 64 * 2);
+  EXPECT_GE(stats.shapes[0].seconds, 0.0);
+  EXPECT_EQ(stats.shapes[1].rows, 64);
+  EXPECT_EQ(stats.shapes[1].matrices, 2);
+  EXPECT_EQ(stats.shapes[1].calls, 1);
+  EXPECT_DOUBLE_EQ(stats.shapes[1].bytes, 64.0 * 64 * 2);
+}
+
+}  // namespace
+}  // namespace idefics

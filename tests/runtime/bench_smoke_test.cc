@@ -58,6 +58,23 @@ TEST(BenchSmoke, CliPrintsJsonWithTheExpectedKeys) {
   EXPECT_GT(j["prefill"][1]["tokens_per_s"].get<double>(), 0);
   EXPECT_GT(j["decode"]["tokens_per_s"].get<double>(), 0);
   EXPECT_GT(j["decode"]["fraction_of_bandwidth"].get<double>(), 0);
+  // The decode steps' matrix-vector products by shape: q/k/v in one dispatch per layer (2 layers), lm_head
+  // once per token; their share of the decode time is part of it.
+  const nlohmann::json& gemv = j["decode"]["gemv"];
+  ASSERT_TRUE(gemv.is_array());
+  ASSERT_GE(gemv.size(), 5u);
+  EXPECT_EQ(gemv[0]["matrices"], 3);
+  EXPECT_DOUBLE_EQ(gemv[0]["calls_per_token"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(gemv.back()["calls_per_token"].get<double>(), 1.0);
+  double share = 0;
+  for (const auto& g : gemv) {
+    share += g["share_of_decode"].get<double>();
+    EXPECT_GT(g["GBs"].get<double>(), 0);
+    EXPECT_NEAR(g["fraction_of_bandwidth"].get<double>(),
+                g["GBs"].get<double>() / j["machine"]["read_bandwidth_GBs"].get<double>(), 1e-9);
+  }
+  EXPECT_GT(share, 0);
+  EXPECT_LE(share, 1.0);
   EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0);
   EXPECT_FALSE(j.contains("extrapolated_full_depth"));  // tiny is not at real dimensions
 }
