@@ -143,8 +143,9 @@ void AttentionGrouped(const AttentionArgs& a, ThreadPool* pool) {
       float* s = scores.data() + r * n;
       for (int64_t j = 0; j < n; ++j) s[j] = Scale(a, s[j]);
       Softmax(s, n);
-      WeightedSum(s, vg, n, hd, hd, a.out + i * a.out_stride + (g * group + r) * hd);
     }
+    // The group's heads are consecutive hd-blocks of the output row; each value row is read once for all.
+    WeightedRows(scores.data(), n, group, vg, hd, n, hd, a.out + i * a.out_stride + g * group * hd, hd);
   };
   const int64_t tasks = a.n_q * a.n_kv_heads;
   if (pool && pool->size() > 1 && tasks > 1) {

@@ -27,6 +27,10 @@ float Dot(const float* a, const float* b, int64_t n) {
 void Axpy(float alpha, const float* x, float* y, int64_t n) {
   IDEFICS_OPS_DISPATCH(Axpy, alpha, x, y, n);
 }
+void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v, int64_t v_stride, int64_t n,
+                  int64_t d, float* out, int64_t out_stride) {
+  IDEFICS_OPS_DISPATCH(WeightedRows, p, p_stride, rows, v, v_stride, n, d, out, out_stride);
+}
 void Add(const float* a, const float* b, float* out, int64_t n) {
   IDEFICS_OPS_DISPATCH(Add, a, b, out, n);
 }

@@ -12,6 +12,13 @@ namespace idefics {
 float Dot(const float* a, const float* b, int64_t n);
 // y[i] += alpha * x[i].
 void Axpy(float alpha, const float* x, float* y, int64_t n);
+// Weighted sums of the n rows of v ([n, d], rows v_stride apart) for `rows` weight rows p ([rows, n], rows
+// p_stride apart): out[r][c] = sum_j p[r][j] * v[j][c] (out rows out_stride apart), accumulated in j order
+// exactly as zeroing out[r] and calling Axpy(p[r][j], v[j], out[r], d) for each j — bitwise, on every ISA —
+// but with each row of v read once for all the weight rows (attention's p·v for the query heads that share
+// a kv head).
+void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v, int64_t v_stride, int64_t n,
+                  int64_t d, float* out, int64_t out_stride);
 // out[i] = a[i] + b[i] / a[i] * b[i]; out may alias a or b.
 void Add(const float* a, const float* b, float* out, int64_t n);
 void Mul(const float* a, const float* b, float* out, int64_t n);

@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -97,6 +98,60 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(alpha);
   // One FMA (one rounding); the scalar twin rounds alpha·x first, so they may differ by an ulp.
   Map2(x, y, y, n, [&](__m512 a, __m512 b) { return _mm512_fmadd_ps(va, a, b); });
+}
+
+namespace {
+// R weight rows × up to 64 columns (4 vectors, `vecs` of them live, the last masked by `last`): every
+// accumulator takes fma(p[r][j], v[j], acc) in j order, as Axpy does one key at a time, but the 4 × R
+// accumulators stay in registers and each 64-column slice of a v row is loaded once for all R rows.
+template <int R>
+void WeightedBlock(const float* p, int64_t p_stride, const float* v, int64_t v_stride, int64_t n, int vecs,
+                   __mmask16 last, float* out, int64_t out_stride) {
+  __m512 acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    __m512 vv[4];
+    for (int t = 0; t < 4; ++t)
+      if (t < vecs) vv[t] = _mm512_maskz_loadu_ps(t + 1 == vecs ? last : 0xffff, v + j * v_stride + 16 * t);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
+      for (int t = 0; t < 4; ++t)
+        if (t < vecs) acc[r][t] = _mm512_fmadd_ps(pr, vv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < vecs; ++t)
+      _mm512_mask_storeu_ps(out + r * out_stride + 16 * t, t + 1 == vecs ? last : 0xffff, acc[r][t]);
+}
+}  // namespace
+
+void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v, int64_t v_stride, int64_t n,
+                  int64_t d, float* out, int64_t out_stride) {
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const int64_t R = std::min<int64_t>(4, rows - r0);
+    for (int64_t c0 = 0; c0 < d; c0 += 64) {
+      const int64_t w = std::min<int64_t>(64, d - c0);
+      const int vecs = static_cast<int>((w + 15) / 16);
+      const __mmask16 last = static_cast<__mmask16>(w % 16 == 0 ? 0xffff : (1u << (w % 16)) - 1);
+      const float* pr = p + r0 * p_stride;
+      float* o = out + r0 * out_stride + c0;
+      switch (R) {
+        case 1:
+          WeightedBlock<1>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          break;
+        case 2:
+          WeightedBlock<2>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          break;
+        case 3:
+          WeightedBlock<3>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          break;
+        default:
+          WeightedBlock<4>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          break;
+      }
+    }
+  }
 }
 
 void Add(const float* a, const float* b, float* out, int64_t n) {

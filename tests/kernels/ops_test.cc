@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -304,6 +305,46 @@ TEST(OpsTest, ActivationsAgainstDoubleTruthAndTwins) {
     ASSERT_LE(std::fabs(gelu[i] - tf), kActTol * std::fabs(tf) + kGeluVsTanhFormulaAbs * std::fabs(x[i]))
         << v;
   }
+}
+
+}  // namespace
+}  // namespace idefics
+
+namespace idefics {
+namespace {
+
+// Each ISA's WeightedRows against its own Axpy, one key at a time: bitwise, for row counts around the
+// 4-row register blocks, widths around the 64-column slices, strides past the data.
+template <typename WeightedFn, typename AxpyFn>
+void ExpectWeightedRowsIsItsAxpyLoop(WeightedFn weighted, AxpyFn axpy, const char* name) {
+  for (int64_t rows : {1, 3, 4, 6}) {
+    for (int64_t d : {8, 17, 64, 128, 130}) {
+      for (int64_t n : {0, 1, 5, 33}) {
+        const int64_t p_stride = n + 3, v_stride = d + 5, out_stride = d + 2;
+        const std::vector<float> p = test::RandomVec(rows * p_stride, 40),
+                                 v = test::RandomVec(n * v_stride + 1, 41);
+        std::vector<float> got(rows * out_stride, -7.f), want(rows * out_stride, -7.f);
+        weighted(p.data(), p_stride, rows, v.data(), v_stride, n, d, got.data(), out_stride);
+        for (int64_t r = 0; r < rows; ++r) {
+          float* o = want.data() + r * out_stride;
+          std::fill(o, o + d, 0.f);
+          for (int64_t j = 0; j < n; ++j) axpy(p[r * p_stride + j], v.data() + j * v_stride, o, d);
+        }
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), sizeof(float) * got.size()))
+            << name << " rows=" << rows << " d=" << d << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(OpsTest, WeightedRowsIsBitwiseAxpyPerKeyOnEveryIsa) {
+  ExpectWeightedRowsIsItsAxpyLoop(kern::scalar::WeightedRows, kern::scalar::Axpy, "scalar");
+#if defined(IDEFICS_HAVE_SIMD)
+  if (ActiveIsa() >= Isa::kAvx2)
+    ExpectWeightedRowsIsItsAxpyLoop(kern::avx2::WeightedRows, kern::avx2::Axpy, "avx2");
+  if (ActiveIsa() >= Isa::kAvx512)
+    ExpectWeightedRowsIsItsAxpyLoop(kern::avx512::WeightedRows, kern::avx512::Axpy, "avx512");
+#endif
 }
 
 }  // namespace
