@@ -101,28 +101,59 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
 }
 
 namespace {
-// R weight rows × up to 64 columns (4 vectors, `vecs` of them live, the last masked by `last`): every
-// accumulator takes fma(p[r][j], v[j], acc) in j order, as Axpy does one key at a time, but the 4 × R
-// accumulators stay in registers and each 64-column slice of a v row is loaded once for all R rows.
-template <int R>
-void WeightedBlock(const float* p, int64_t p_stride, const float* v, int64_t v_stride, int64_t n, int vecs,
+// R (1-4) weight rows × V (1-2) vectors of 16 columns, the last masked by `last`: every accumulator takes
+// fma(p[r][j], v[j], acc) in j order, as Axpy does one key at a time, but the accumulators stay in registers
+// and each slice of a v row is loaded once for all R rows. Named accumulators: GCC kept an array of them in
+// memory, storing every one at every key.
+template <int R, int V>
+void WeightedBlock(const float* p, int64_t p_stride, const float* v, int64_t v_stride, int64_t n,
                    __mmask16 last, float* out, int64_t out_stride) {
-  __m512 acc[R][4];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+  static_assert(R >= 1 && R <= 4 && V >= 1 && V <= 2);
+  const __m512 z = _mm512_setzero_ps();
+  __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+  const __mmask16 m0 = V == 1 ? last : 0xffff;
   for (int64_t j = 0; j < n; ++j) {
-    __m512 vv[4];
-    for (int t = 0; t < 4; ++t)
-      if (t < vecs) vv[t] = _mm512_maskz_loadu_ps(t + 1 == vecs ? last : 0xffff, v + j * v_stride + 16 * t);
-    for (int r = 0; r < R; ++r) {
-      const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
-      for (int t = 0; t < 4; ++t)
-        if (t < vecs) acc[r][t] = _mm512_fmadd_ps(pr, vv[t], acc[r][t]);
+    const float* vj = v + j * v_stride;
+    const __m512 v0 = _mm512_maskz_loadu_ps(m0, vj);
+    const __m512 v1 = V == 2 ? _mm512_maskz_loadu_ps(last, vj + 16) : z;
+    const float* pj = p + j;
+    __m512 b = _mm512_set1_ps(pj[0]);
+    a00 = _mm512_fmadd_ps(b, v0, a00);
+    if constexpr (V == 2) a01 = _mm512_fmadd_ps(b, v1, a01);
+    if constexpr (R > 1) {
+      b = _mm512_set1_ps(pj[p_stride]);
+      a10 = _mm512_fmadd_ps(b, v0, a10);
+      if constexpr (V == 2) a11 = _mm512_fmadd_ps(b, v1, a11);
+    }
+    if constexpr (R > 2) {
+      b = _mm512_set1_ps(pj[2 * p_stride]);
+      a20 = _mm512_fmadd_ps(b, v0, a20);
+      if constexpr (V == 2) a21 = _mm512_fmadd_ps(b, v1, a21);
+    }
+    if constexpr (R > 3) {
+      b = _mm512_set1_ps(pj[3 * p_stride]);
+      a30 = _mm512_fmadd_ps(b, v0, a30);
+      if constexpr (V == 2) a31 = _mm512_fmadd_ps(b, v1, a31);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < vecs; ++t)
-      _mm512_mask_storeu_ps(out + r * out_stride + 16 * t, t + 1 == vecs ? last : 0xffff, acc[r][t]);
+  auto store = [&](int r, __m512 x0, __m512 x1) {
+    _mm512_mask_storeu_ps(out + r * out_stride, m0, x0);
+    if constexpr (V == 2) _mm512_mask_storeu_ps(out + r * out_stride + 16, last, x1);
+  };
+  store(0, a00, a01);
+  if constexpr (R > 1) store(1, a10, a11);
+  if constexpr (R > 2) store(2, a20, a21);
+  if constexpr (R > 3) store(3, a30, a31);
+}
+
+// Columns per block: 32 (two vectors, eight accumulators for four rows).
+constexpr int kWeightedVecs = 2;
+
+template <int R>
+void WeightedBlockV(int vecs, const float* p, int64_t p_stride, const float* v, int64_t v_stride, int64_t n,
+                    __mmask16 last, float* out, int64_t out_stride) {
+  if (vecs == 1) return WeightedBlock<R, 1>(p, p_stride, v, v_stride, n, last, out, out_stride);
+  return WeightedBlock<R, kWeightedVecs>(p, p_stride, v, v_stride, n, last, out, out_stride);
 }
 }  // namespace
 
@@ -130,24 +161,24 @@ void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v
                   int64_t d, float* out, int64_t out_stride) {
   for (int64_t r0 = 0; r0 < rows; r0 += 4) {
     const int64_t R = std::min<int64_t>(4, rows - r0);
-    for (int64_t c0 = 0; c0 < d; c0 += 64) {
-      const int64_t w = std::min<int64_t>(64, d - c0);
+    for (int64_t c0 = 0; c0 < d; c0 += 16 * kWeightedVecs) {
+      const int64_t w = std::min<int64_t>(16 * kWeightedVecs, d - c0);
       const int vecs = static_cast<int>((w + 15) / 16);
       const __mmask16 last = static_cast<__mmask16>(w % 16 == 0 ? 0xffff : (1u << (w % 16)) - 1);
       const float* pr = p + r0 * p_stride;
       float* o = out + r0 * out_stride + c0;
       switch (R) {
         case 1:
-          WeightedBlock<1>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          WeightedBlockV<1>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         case 2:
-          WeightedBlock<2>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          WeightedBlockV<2>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         case 3:
-          WeightedBlock<3>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          WeightedBlockV<3>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         default:
-          WeightedBlock<4>(pr, p_stride, v + c0, v_stride, n, vecs, last, o, out_stride);
+          WeightedBlockV<4>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
       }
     }
