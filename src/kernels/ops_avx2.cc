@@ -97,11 +97,7 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
 // Axpy per row of v (bitwise its definition); the AVX-512 version blocks it in registers.
 void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v, int64_t v_stride, int64_t n,
                   int64_t d, float* out, int64_t out_stride) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* o = out + r * out_stride;
-    for (int64_t c = 0; c < d; ++c) o[c] = 0.f;
-    for (int64_t j = 0; j < n; ++j) Axpy(p[r * p_stride + j], v + j * v_stride, o, d);
-  }
+  WeightedRowsByAxpy(Axpy, p, p_stride, rows, v, v_stride, n, d, out, out_stride);
 }
 
 void Add(const float* a, const float* b, float* out, int64_t n) {

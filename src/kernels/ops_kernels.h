@@ -23,6 +23,19 @@
   void ConvertBf16ToF32(const uint16_t* x, float* y, int64_t n);
 
 namespace idefics::kern {
+
+// WeightedRows by its definition: each output row zeroed, then one Axpy per row of v (the scalar and AVX2
+// versions; AVX-512 blocks the same arithmetic in registers).
+template <typename AxpyFn>
+void WeightedRowsByAxpy(AxpyFn axpy, const float* p, int64_t p_stride, int64_t rows, const float* v,
+                        int64_t v_stride, int64_t n, int64_t d, float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + r * out_stride;
+    for (int64_t c = 0; c < d; ++c) o[c] = 0.f;
+    for (int64_t j = 0; j < n; ++j) axpy(p[r * p_stride + j], v + j * v_stride, o, d);
+  }
+}
+
 namespace scalar {
 IDEFICS_OPS_DECLARE
 }  // namespace scalar
