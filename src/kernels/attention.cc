@@ -120,8 +120,9 @@ void AttentionFlash(const AttentionArgs& a, float* scratch, ThreadPool* pool) {
 // Decode path for keys stored head-major (kv_stride == head_dim: a head's keys form a contiguous
 // [n_keys, head_dim] matrix, the text model's KV cache). One task per (query, kv head): the scores of the
 // group's query heads against all visible keys are one matrix-vector product (MatMul's GEMV, keys read once
-// for the whole group), then softmax and the weighted sum of values per head as in OneHead. Each task runs
-// single-threaded, so results do not depend on the thread count.
+// for the whole group), then softmax per head and the group's weighted sums of values in one pass over them
+// (WeightedRows: bitwise OneHead's Axpy per key). Each task runs single-threaded, so results do not depend on
+// the thread count.
 void AttentionGrouped(const AttentionArgs& a, ThreadPool* pool) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   auto task = [&](int64_t t) {
