@@ -47,12 +47,6 @@ void Softmax(float* scores, int64_t n) {
   SoftmaxInPlace(scores, n);
 }
 
-// out[hd] = Σ_j p[j] · v[j] in key order (v rows `stride` floats apart), one SIMD axpy per key.
-void WeightedSum(const float* p, const float* v, int64_t n, int64_t stride, int64_t hd, float* out) {
-  std::fill(out, out + hd, 0.f);
-  for (int64_t j = 0; j < n; ++j) Axpy(p[j], v + j * stride, out, hd);
-}
-
 void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
   const int64_t hd = a.head_dim;
   const float* q = a.q + i * a.q_stride + h * hd;
@@ -63,8 +57,9 @@ void OneHead(const AttentionArgs& a, int64_t i, int64_t h, float* scores) {
     scores[j - j0] = Scale(a, Dot(q, a.k + j * a.kv_stride + kv_off, hd));
   }
   Softmax(scores, j1 - j0);
-  WeightedSum(scores, a.v + j0 * a.kv_stride + kv_off, j1 - j0, a.kv_stride, hd,
-              a.out + i * a.out_stride + h * hd);
+  // out[hd] = Σ_j p[j] · v[j] in key order (bitwise one Axpy per key).
+  WeightedRows(scores, 0, 1, a.v + j0 * a.kv_stride + kv_off, a.kv_stride, j1 - j0, hd,
+               a.out + i * a.out_stride + h * hd, hd);
 }
 
 // Flash path: per kv head, pack its keys (and, in bf16, values) into key blocks once, then run every

@@ -146,14 +146,14 @@ void WeightedBlock(const float* p, int64_t p_stride, const float* v, int64_t v_s
   if constexpr (R > 3) store(3, a30, a31);
 }
 
-// Columns per block: 32 (two vectors, eight accumulators for four rows).
-constexpr int kWeightedVecs = 2;
+// Columns per block: two vectors (eight accumulators for four rows); a block of 16 or fewer runs on one.
+constexpr int64_t kWeightedCols = 32;
 
 template <int R>
-void WeightedBlockV(int vecs, const float* p, int64_t p_stride, const float* v, int64_t v_stride, int64_t n,
-                    __mmask16 last, float* out, int64_t out_stride) {
-  if (vecs == 1) return WeightedBlock<R, 1>(p, p_stride, v, v_stride, n, last, out, out_stride);
-  return WeightedBlock<R, kWeightedVecs>(p, p_stride, v, v_stride, n, last, out, out_stride);
+void WeightedBlockV(int64_t cols, const float* p, int64_t p_stride, const float* v, int64_t v_stride,
+                    int64_t n, __mmask16 last, float* out, int64_t out_stride) {
+  if (cols <= 16) return WeightedBlock<R, 1>(p, p_stride, v, v_stride, n, last, out, out_stride);
+  return WeightedBlock<R, 2>(p, p_stride, v, v_stride, n, last, out, out_stride);
 }
 }  // namespace
 
@@ -161,24 +161,23 @@ void WeightedRows(const float* p, int64_t p_stride, int64_t rows, const float* v
                   int64_t d, float* out, int64_t out_stride) {
   for (int64_t r0 = 0; r0 < rows; r0 += 4) {
     const int64_t R = std::min<int64_t>(4, rows - r0);
-    for (int64_t c0 = 0; c0 < d; c0 += 16 * kWeightedVecs) {
-      const int64_t w = std::min<int64_t>(16 * kWeightedVecs, d - c0);
-      const int vecs = static_cast<int>((w + 15) / 16);
+    for (int64_t c0 = 0; c0 < d; c0 += kWeightedCols) {
+      const int64_t w = std::min(kWeightedCols, d - c0);
       const __mmask16 last = static_cast<__mmask16>(w % 16 == 0 ? 0xffff : (1u << (w % 16)) - 1);
       const float* pr = p + r0 * p_stride;
       float* o = out + r0 * out_stride + c0;
       switch (R) {
         case 1:
-          WeightedBlockV<1>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
+          WeightedBlockV<1>(w, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         case 2:
-          WeightedBlockV<2>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
+          WeightedBlockV<2>(w, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         case 3:
-          WeightedBlockV<3>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
+          WeightedBlockV<3>(w, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
         default:
-          WeightedBlockV<4>(vecs, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
+          WeightedBlockV<4>(w, pr, p_stride, v + c0, v_stride, n, last, o, out_stride);
           break;
       }
     }

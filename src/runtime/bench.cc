@@ -435,7 +435,11 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     RETURN_IF_ERROR(model.Forward(ids.data(), ctx0, nullptr, 0, *cache, logits.data(), false));
     int32_t tok = random_ids(1)[0];
     GemvStats gemv;  // where the decode steps' time goes, by matrix shape
-    GemvStats* const outer = SetGemvStats(&gemv);
+    // Installed for the decode loop only, and taken down on every way out of it (an error returns early).
+    struct Collecting {
+      GemvStats* outer;
+      ~Collecting() { SetGemvStats(outer); }
+    } collecting{SetGemvStats(&gemv)};
     const Clock::time_point t0 = Clock::now();
     const double c0 = CpuMs();
     for (int64_t i = 0; i < o.decode_tokens; ++i) {
@@ -446,7 +450,6 @@ StatusOr<std::string> RunBenchmark(const BenchOptions& o, std::string* table,
     }
     const double ms = Ms(t0, Clock::now());
     const double cpu_ms = CpuMs() - c0;
-    SetGemvStats(outer);
     const double per_tok_s = ms / 1e3 / o.decode_tokens;
     const double bytes = DecodeBytes(cfg, BytesPerWeight(fmt), ctx0 + o.decode_tokens / 2);
     dec = {{"tokens", o.decode_tokens},
