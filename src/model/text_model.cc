@@ -33,7 +33,7 @@ std::unique_ptr<TextKvCache> TextModel::NewCache(int64_t capacity) const {
   // Positions past max_position_embeddings are never needed by a sane request; the cap also keeps an absurd
   // capacity from asking for terabytes.
   capacity = std::clamp<int64_t>(capacity, 0, t.max_position_embeddings);
-  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads * t.head_dim, capacity);
+  return std::make_unique<TextKvCache>(t.num_hidden_layers, t.num_key_value_heads, t.head_dim, capacity);
 }
 
 Status TextModel::CheckCache(KvCache& cache, TextKvCache** out) const {
@@ -153,6 +153,7 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   float* sn = sin_.Get(M * half);     // [M, half]
   int64_t max_keys = 0;
   for (const Segment& sg : segs) {
+    sg.cache->Reserve(sg.pos0 + sg.n);
     max_keys = std::max(max_keys, sg.pos0 + sg.n);
     for (int64_t i = 0; i < sg.n; ++i)
       RopeCosSin(inv_freq_.data(), half, sg.pos0 + i, cs + (sg.row0 + i) * half, sn + (sg.row0 + i) * half);
