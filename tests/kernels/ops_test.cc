@@ -319,7 +319,7 @@ template <typename WeightedFn, typename AxpyFn>
 void ExpectWeightedRowsIsItsAxpyLoop(WeightedFn weighted, AxpyFn axpy, const char* name) {
   for (int64_t rows : {1, 3, 4, 6}) {
     for (int64_t d : {8, 17, 64, 128, 130}) {
-      for (int64_t n : {0, 1, 5, 33}) {
+      for (int64_t n : {0, 1, 5, 33, 64, 97}) {
         const int64_t p_stride = n + 3, v_stride = d + 5, out_stride = d + 2;
         const std::vector<float> p = test::RandomVec(rows * p_stride, 40),
                                  v = test::RandomVec(n * v_stride + 1, 41);
