@@ -24,21 +24,6 @@ const char* WeightFormatName(WeightFormat f) {
   return "?";
 }
 
-size_t WeightRowBytes(WeightFormat f, int64_t cols) {
-  switch (f) {
-    case WeightFormat::kF32:
-      return static_cast<size_t>(cols) * 4;
-    case WeightFormat::kBF16:
-    case WeightFormat::kF16:
-      return static_cast<size_t>(cols) * 2;
-    case WeightFormat::kQ8_0:
-      return static_cast<size_t>(cols / 32) * 34;
-    case WeightFormat::kQ4_0:
-      return static_cast<size_t>(cols / 32) * 18;
-  }
-  return 0;
-}
-
 void DequantizeRowSegment(const WeightMatrix& w, int64_t r, int64_t k0, int64_t len, float* out) {
   const uint8_t* row = w.row(r);
   switch (w.format) {
