@@ -11,12 +11,12 @@ namespace idefics {
 
 class TextKvCache : public KvCache {
  public:
-  // Positions are made resident in blocks of this many (Reserve): at most this many positions' worth of
-  // memory (256 KiB each at idefics2-8b's size) sits resident ahead of use.
+  // Positions are allocated in multiples of this many (Reserve), the first time with room for kFirstRoom more
+  // than asked (a prompt's answer usually fits without a growth).
   static constexpr int64_t kReserveBlock = 64;
+  static constexpr int64_t kFirstRoom = 256;
 
-  // Pages are touched lazily: a long capacity costs address space, not resident memory. If the allocation
-  // fails the cache has capacity 0 (Forward then reports the capacity; nothing throws).
+  // Holds up to `capacity` positions; memory comes with Reserve, so a long capacity costs nothing until used.
   TextKvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t capacity);
   ~TextKvCache() override;
   TextKvCache(const TextKvCache&) = delete;
@@ -32,29 +32,29 @@ class TextKvCache : public KvCache {
 
   int64_t n_layers() const { return n_layers_; }
   int64_t kv_dim() const { return n_kv_heads_ * head_dim_; }
-  // One layer's keys / values, head-major: [kv_heads, capacity, head_dim] (kv_dim = kv_heads * head_dim).
-  // A head's keys are contiguous, so the decode attention streams them instead of touching one 4 KiB page
-  // per key (the token-major layout cost half the decode time at 512 tokens of context in TLB misses).
-  float* keys(int64_t layer) { return k_ + layer * capacity_ * kv_dim(); }
-  float* values(int64_t layer) { return v_ + layer * capacity_ * kv_dim(); }
-  // Makes the memory of positions [0, n) resident ahead of their first write, kReserveBlock positions at a
-  // time, with one MADV_POPULATE_WRITE per (layer, head) range instead of one page fault per 4 KiB page: a
-  // fault measured 16 µs per page on the measurement VM, populating 0.9 (the decode step's KV writes took
-  // 1.7 ms per token in faults). Where the kernel lacks it, the pages fault in as before.
-  void Reserve(int64_t n);
+  // Makes room for positions [0, n) (n clamped to the capacity), keeping [0, size()). Returns false when the
+  // memory is not there (the cache is then unchanged). The memory is one anonymous mapping per keys / values
+  // on 2 MiB pages, written through once when mapped (MADV_POPULATE_WRITE): on the measurement VM the first
+  // write to a 4 KiB page cost 16 µs (0.25 GB/s), to a 2 MiB page 15-20 GB/s. It grows by half again (and
+  // at least to n), copying the cached positions: a few ms at 512 tokens, while both mappings exist.
+  bool Reserve(int64_t n);
+  // Positions reserved per (layer, head) run: the stride of keys(l) / values(l) below.
+  int64_t stride() const { return alloc_; }
+  // One layer's keys / values after Reserve, head-major: [kv_heads, stride(), head_dim]. A head's keys are
+  // contiguous, so the decode attention streams them instead of touching one 4 KiB page per key (the
+  // token-major layout cost half the decode time at 512 tokens of context in TLB misses).
+  float* keys(int64_t layer) { return k_ + layer * alloc_ * kv_dim(); }
+  float* values(int64_t layer) { return v_ + layer * alloc_ * kv_dim(); }
   void Advance(int64_t n) {
-    IDEFICS_CHECK(size_ + n <= capacity_);
+    IDEFICS_CHECK(size_ + n <= capacity_ && size_ + n <= alloc_);
     size_ += n;
   }
 
  private:
-  void Populate(float* base, int64_t from, int64_t to);
-
   int64_t n_layers_, n_kv_heads_, head_dim_, capacity_;
   int64_t size_ = 0;
-  int64_t reserved_ = 0;  // positions [0, reserved_) are resident
-  bool populate_ok_ = true;
-  size_t bytes_ = 0;  // of each mapping
+  int64_t alloc_ = 0;  // positions per run in the current mappings
+  size_t mapped_ = 0;  // bytes of each mapping
   float* k_ = nullptr;
   float* v_ = nullptr;
 };

@@ -53,6 +53,13 @@ Status TextModel::CheckIds(const int32_t* ids, int64_t n) const {
   return Status::Ok();
 }
 
+Status TextModel::ReserveCache(TextKvCache* kv, int64_t n) const {
+  if (kv->Reserve(n)) return Status::Ok();
+  const double mb = 2.0 * c_.text.num_hidden_layers * kv->kv_dim() * n * sizeof(float) / 1e6;
+  return ResourceExhausted("cannot allocate the KV cache's memory for " + std::to_string(n) + " positions (" +
+                           std::to_string(static_cast<int64_t>(mb)) + " MB)");
+}
+
 void TextModel::ReleaseEmbeddingPages() const {
   // Read-only private file pages: dropping them only unmaps them (a later read maps them again).
   if (w_.embed_mapped && w_.embed.data != nullptr)
@@ -98,6 +105,7 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   }
   ReleaseEmbeddingPages();
   if (dump) dump("text_hidden_states.0", h, {n, Ht});
+  RETURN_IF_ERROR(ReserveCache(kv, kv->size() + n));
   Layers(h, n, {Segment{kv, 0, n, kv->size()}}, dump);
   kv->Advance(n);
   const int64_t first = all_positions ? 0 : n - 1, rows = n - first;
@@ -124,6 +132,7 @@ Status TextModel::DecodeBatch(const int32_t* ids, KvCache* const* caches, int64_
                         std::to_string(kv->capacity()));
     segs.push_back(Segment{kv, s, 1, kv->size()});
   }
+  for (const Segment& sg : segs) RETURN_IF_ERROR(ReserveCache(sg.cache, sg.pos0 + 1));
   const int64_t Ht = c_.text.hidden_size;
   float* h = h_.Get(n_seqs * Ht);  // [n_seqs, Ht]
   // Decode steps never merge image features: a generated image token uses its own embedding row.
@@ -153,7 +162,6 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
   float* sn = sin_.Get(M * half);     // [M, half]
   int64_t max_keys = 0;
   for (const Segment& sg : segs) {
-    sg.cache->Reserve(sg.pos0 + sg.n);
     max_keys = std::max(max_keys, sg.pos0 + sg.n);
     for (int64_t i = 0; i < sg.n; ++i)
       RopeCosSin(inv_freq_.data(), half, sg.pos0 + i, cs + (sg.row0 + i) * half, sn + (sg.row0 + i) * half);
@@ -170,9 +178,9 @@ void TextModel::Layers(float* h, int64_t M, const std::vector<Segment>& segs, co
       ApplyRope(k + r * kvd, nkv, half, cs + r * half, sn + r * half);
     }
     for (const Segment& sg : segs) {
-      float* kc = sg.cache->keys(l);    // [nkv, capacity, hd]
-      float* vc = sg.cache->values(l);  // [nkv, capacity, hd]
-      const int64_t cap = sg.cache->capacity();
+      float* kc = sg.cache->keys(l);    // [nkv, stride, hd]
+      float* vc = sg.cache->values(l);  // [nkv, stride, hd]
+      const int64_t cap = sg.cache->stride();
       for (int64_t i = 0; i < sg.n; ++i)
         for (int64_t g2 = 0; g2 < nkv; ++g2) {
           std::memcpy(kc + (g2 * cap + sg.pos0 + i) * hd, k + (sg.row0 + i) * kvd + g2 * hd, sizeof(float) * hd);
