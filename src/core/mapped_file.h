@@ -31,7 +31,4 @@ class MappedFile {
 // Reads a whole (small) text file such as a JSON config.
 StatusOr<std::string> ReadTextFile(const std::string& path, size_t max_bytes = 64u << 20);
 
-// Writes `data` to `path` atomically: a temporary file in the same folder, then rename.
-Status WriteFileAtomic(const std::string& path, const void* data, size_t size);
-
 }  // namespace idefics

@@ -11,6 +11,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/output_file.h"
+
 namespace idefics {
 
 namespace {
@@ -248,38 +250,24 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   // a matrix whose offset is a multiple of 64 then has cache-line-aligned rows when mapped.
   std::string h = header.dump();
   while ((8 + h.size()) % 64) h.push_back(' ');
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return IoError(path + ": cannot create: " + std::strerror(errno));
-  auto fail = [&](Status s) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    return s;
-  };
+  ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> out, OutputFile::Open(path));
+  std::FILE* f = out->file();
   const uint64_t hl = h.size();
   if (std::fwrite(&hl, 8, 1, f) != 1 || std::fwrite(h.data(), 1, h.size(), f) != h.size())
-    return fail(IoError(path + ": write failed"));
+    return IoError(path + ": write failed");
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorToWrite& t = tensors[i];
     const void* src = t.data;
     if (!src) {
-      if (!t.fill) return fail(InternalError("tensor '" + t.name + "' has neither data nor fill"));
+      if (!t.fill) return InternalError("tensor '" + t.name + "' has neither data nor fill");
       buf.assign(sizes[i], 0);
-      Status st = t.fill(buf.data(), buf.size());
-      if (!st.ok()) return fail(st);
+      RETURN_IF_ERROR(t.fill(buf.data(), buf.size()));
       src = buf.data();
     }
-    if (sizes[i] && std::fwrite(src, 1, sizes[i], f) != sizes[i]) return fail(IoError(path + ": write failed"));
+    if (sizes[i] && std::fwrite(src, 1, sizes[i], f) != sizes[i]) return IoError(path + ": write failed");
   }
-  if (std::fflush(f) != 0 || std::fclose(f) != 0) {
-    std::remove(tmp.c_str());
-    return IoError(path + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return IoError(path + ": cannot rename temporary file: " + std::strerror(errno));
-  }
+  RETURN_IF_ERROR(out->Commit());
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
+#include "core/output_file.h"
 #include "io/safetensors.h"
 #include "io/weight_registry.h"
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_file.h"
 #include "support/golden.h"
 
 namespace idefics {
