@@ -51,9 +51,11 @@ int RunBench(int argc, char** argv) {
   app.add_option("--model", o.model_dir, "model folder (config.json + safetensors)");
   app.add_option("--synthetic", o.synthetic, "random weights at real dimensions: idefics2-8b, or tiny");
   app.add_option(
-      "--text-layers", o.text_layers,
-      "synthetic: decoder layers (default 32, fewer when memory is short; figures are extrapolated)");
-  app.add_option("--vision-layers", o.vision_layers, "synthetic: vision encoder layers (default 27)");
+         "--text-layers", o.text_layers,
+         "synthetic: decoder layers (default 32, fewer when memory is short; figures are extrapolated)")
+      ->check(IntegerIn(1, 1024));
+  app.add_option("--vision-layers", o.vision_layers, "synthetic: vision encoder layers (default 27)")
+      ->check(IntegerIn(1, 1024));
   app.add_option("--weights-dtype", o.weights_dtype, "auto (the format `idefics quantize` wrote the folder in, else bf16), f32, bf16, f16, q8_0 or q4_0")->capture_default_str();
   app.add_flag("--no-mmap", o.no_mmap,
                "copy the text decoder's weights into memory at load (faster decode; the copy counts as load)");
@@ -63,7 +65,9 @@ int RunBench(int argc, char** argv) {
          "--bf16-dot", bf16_dot,
          "auto (on unless f32), on, off: bf16 dot products in large GEMMs (int8 for q8_0/q4_0 matrices)")
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "threads (0: physical cores)")->capture_default_str();
+  app.add_option("--threads", o.threads, "threads (0: physical cores)")
+      ->check(IntegerIn(0, kMaxThreads))
+      ->capture_default_str();
   app.add_option("--image-size", image_size, "synthetic image WxH (at most 980x980)")->capture_default_str();
   app.add_flag("--split", o.split, "also time do_image_splitting (4 crops + the image)");
   app.add_option("--prompt-lengths", lengths, "comma-separated prefill lengths")->capture_default_str();

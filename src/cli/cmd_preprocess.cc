@@ -44,7 +44,7 @@ int RunPreprocess(int argc, char** argv) {
   split_opt->excludes(no_split_opt);
   app.add_option("--out", out_path, "output .safetensors file (written atomically)")->required();
   app.add_option("--max-pixels", max_pixels, "refuse images with more pixels than this")
-      ->check(CLI::PositiveNumber)
+      ->check(IntegerIn(1, INT64_MAX))
       ->capture_default_str();
   app.add_option("--alpha", alpha,
                  "transparency: 'composite' over white (Idefics2ImageProcessor) or 'drop' (load_image)")

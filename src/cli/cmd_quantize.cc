@@ -28,8 +28,8 @@ int RunQuantize(int argc, char** argv) {
                  "bf16, f16, q8_0 or q4_0 (q8_0/q4_0: text decoder matrices in that format; vision encoder, "
                  "connector and lm_head q8_0; matrices with K % 32 != 0 bf16)")
       ->required();
-  app.add_option("--threads", threads, "worker threads (default: the number of physical cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "worker threads (default 0: the number of physical cores)")
+      ->check(IntegerIn(0, kMaxThreads));
   app.add_flag("--force", force, "replace a non-empty output folder");
   app.add_flag("--quiet", quiet, "no progress on stderr");
   if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;

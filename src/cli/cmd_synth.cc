@@ -15,8 +15,11 @@ int RunSynth(int argc, char** argv) {
   app.add_option("--out", out, "output folder")->required();
   app.add_option("--preset", opts.preset, "idefics2-8b (real dimensions) or tiny")->capture_default_str();
   app.add_option("--dtype", dtype, "f32, bf16 or f16")->capture_default_str();
-  app.add_option("--text-layers", opts.text_layers, "decoder layers (default: the preset's, 32 for idefics2-8b)");
-  app.add_option("--vision-layers", opts.vision_layers, "vision encoder layers (default: the preset's)");
+  app.add_option("--text-layers", opts.text_layers,
+                 "decoder layers (default: the preset's, 32 for idefics2-8b)")
+      ->check(IntegerIn(1, 1024));
+  app.add_option("--vision-layers", opts.vision_layers, "vision encoder layers (default: the preset's)")
+      ->check(IntegerIn(1, 1024));
   app.add_option("--seed", opts.seed, "random seed")->capture_default_str();
   if (std::optional<int> rc = ParseFlags(app, argc, argv)) return *rc;
   if (dtype == "f32") {

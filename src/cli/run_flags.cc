@@ -5,14 +5,16 @@
 
 #include <cstdio>
 
+#include "cli/parse_flags.h"
+
 namespace idefics::cli {
 
 void AddModelFlags(CLI::App& app, ModelFlags* f) {
   app.add_option("--model", f->model,
                  "hub model folder (config.json, *.safetensors, tokenizer and processor files)")
       ->required();
-  app.add_option("--threads", f->threads, "worker threads (default: the number of physical cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", f->threads, "worker threads (default 0: the number of physical cores)")
+      ->check(IntegerIn(0, kMaxThreads));
   app.add_option("--weights-dtype", f->weights_dtype,
                  "storage of the weight matrices: f32 (exact), bf16 (half the memory), f16, q8_0, q4_0 (quantized at "
                  "load), or auto (default: f32, or the format `idefics quantize` wrote the folder in)");
@@ -25,26 +27,27 @@ void AddModelFlags(CLI::App& app, ModelFlags* f) {
   app.add_flag("--no-mmap", f->no_mmap,
                "copy the text decoder's weights into memory at load instead of reading the mapped files "
                "(faster decode, slower load)");
-  app.add_option("--ctx", f->ctx, "context limit in tokens (default: the model's max_position_embeddings)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--ctx", f->ctx, "context limit in tokens (default 0: the model's max_position_embeddings)")
+      ->check(IntegerIn(0, int64_t{1} << 31));
 }
 
 void AddSamplingFlags(CLI::App& app, SamplingFlags* f) {
   app.add_option("--max-tokens", f->max_tokens, "maximum number of new tokens (default 512)")
-      ->check(CLI::PositiveNumber);
+      ->check(IntegerIn(1, int64_t{1} << 31));
   app.add_option("--temperature", f->temperature,
                  "sampling temperature; > 0 enables sampling (default: greedy)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberIn(0.0, 1e6));
   app.add_option("--top-k", f->top_k, "sample from the k most likely tokens (enables sampling; 0 = off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(IntegerIn(0, INT32_MAX));
   app.add_option("--top-p", f->top_p, "nucleus sampling mass in (0, 1] (enables sampling)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(NumberIn(0.0, 1.0, /*lo_open=*/true));
   app.add_option("--min-p", f->min_p, "drop tokens below min_p x the top probability (enables sampling)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(NumberIn(0.0, 1.0));
   app.add_option("--repeat-penalty", f->repeat_penalty,
                  "repetition penalty over prompt + output, as transformers (1 = off, default)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--seed", f->seed, "random seed for sampling (default 0: runs are reproducible)");
+      ->check(NumberIn(0.0, 1e6, /*lo_open=*/true));
+  app.add_option("--seed", f->seed, "random seed for sampling (default 0: runs are reproducible)")
+      ->check(Unsigned64());
   app.add_flag("--greedy", f->greedy,
                "always pick the most likely token (the default unless sampling flags are given)");
   auto* split = app.add_flag("--split", f->split, "split each image into 4 crops + the whole image");

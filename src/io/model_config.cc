@@ -2,6 +2,7 @@
 // chat_template.json with transformers' defaults for absent fields.
 #include "io/model_config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -235,6 +236,18 @@ Status Idefics2Config::Validate() const {
     return InvalidArgument("text_config.num_attention_heads is not divisible by num_key_value_heads");
   if (text.head_dim % 2 != 0) return InvalidArgument("text_config.head_dim must be even (RoPE)");
   if (text.hidden_act != "silu") return Unimplemented("text_config.hidden_act '" + text.hidden_act + "'");
+  // Non-finite or out-of-range constants would turn every activation into NaN, which generation would then
+  // report as an empty answer.
+  auto finite_at_least = [](double v, double lo, bool strict, const char* name) -> Status {
+    if (!std::isfinite(v) || v < lo || (strict && v == lo))
+      return InvalidArgument(std::string(name) + " must be a finite number " + (strict ? "> " : ">= ") +
+                             std::to_string(lo) + ", got " + std::to_string(v));
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(finite_at_least(text.rope_theta, 0.0, true, "text_config.rope_theta"));
+  RETURN_IF_ERROR(finite_at_least(text.rms_norm_eps, 0.0, false, "text_config.rms_norm_eps"));
+  RETURN_IF_ERROR(finite_at_least(vision.layer_norm_eps, 0.0, false, "vision_config.layer_norm_eps"));
+  RETURN_IF_ERROR(finite_at_least(perceiver.rms_norm_eps, 0.0, false, "perceiver_config.rms_norm_eps"));
   if (image_token_id < 0 || image_token_id >= text.vocab_size)
     return InvalidArgument("image_token_id " + std::to_string(image_token_id) + " is outside the vocabulary of " +
                            std::to_string(text.vocab_size));

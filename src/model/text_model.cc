@@ -4,6 +4,7 @@
 #include "model/text_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
@@ -51,6 +52,17 @@ Status TextModel::CheckIds(const int32_t* ids, int64_t n) const {
       return InvalidArgument("token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) +
                              " is outside the vocabulary of " + std::to_string(c_.text.vocab_size));
   return Status::Ok();
+}
+
+Status TextModel::CheckLogits(const float* logits, int64_t n) const {
+  // A NaN or infinite logit means broken weights or constants (e.g. a NaN in a checkpoint): an error, never
+  // a silent end of the answer or a token drawn from garbage.
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad += !std::isfinite(logits[i]);
+  if (bad == 0) return Status::Ok();
+  return InternalError("the model produced " + std::to_string(bad) + " non-finite logits of " +
+                       std::to_string(n) +
+                       " (NaN or infinite activations: are the weights or config.json values broken?)");
 }
 
 Status TextModel::ReserveCache(TextKvCache* kv, int64_t n) const {
@@ -107,10 +119,11 @@ Status TextModel::Forward(const int32_t* ids, int64_t n, const float* image_feat
   if (dump) dump("text_hidden_states.0", h, {n, Ht});
   RETURN_IF_ERROR(ReserveCache(kv, kv->size() + n));
   Layers(h, n, {Segment{kv, 0, n, kv->size()}}, dump);
-  kv->Advance(n);
   const int64_t first = all_positions ? 0 : n - 1, rows = n - first;
   MatMul(h + first * Ht, rows, w_.lm_head, nullptr, logits, pool_, mm_);
   if (dump) dump("logits", logits, {rows, V});
+  RETURN_IF_ERROR(CheckLogits(logits, rows * V));  // a failed call leaves the cache's size as it was
+  kv->Advance(n);
   return Status::Ok();
 }
 
@@ -139,8 +152,9 @@ Status TextModel::DecodeBatch(const int32_t* ids, KvCache* const* caches, int64_
   for (int64_t s = 0; s < n_seqs; ++s) DequantizeRow(w_.embed, ids[s], h + s * Ht);
   ReleaseEmbeddingPages();
   Layers(h, n_seqs, segs, nullptr);
-  for (const Segment& sg : segs) sg.cache->Advance(1);
   MatMul(h, n_seqs, w_.lm_head, nullptr, logits, pool_, mm_);
+  RETURN_IF_ERROR(CheckLogits(logits, n_seqs * c_.text.vocab_size));
+  for (const Segment& sg : segs) sg.cache->Advance(1);
   return Status::Ok();
 }
 

@@ -36,6 +36,8 @@ class TextModel {
   };
   Status CheckCache(KvCache& cache, TextKvCache** out) const;
   Status CheckIds(const int32_t* ids, int64_t n) const;
+  // InternalError when any of the n logits is NaN or infinite.
+  Status CheckLogits(const float* logits, int64_t n) const;
   // Makes room in the cache for positions [0, n); ResourceExhausted when the memory is not there.
   Status ReserveCache(TextKvCache* kv, int64_t n) const;
   // Runs every decoder layer over h ([M, Ht], M = total rows), appending to the caches; leaves the final

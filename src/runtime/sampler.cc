@@ -131,7 +131,21 @@ void ProcessLogits(const SamplingParams& p, std::span<const int32_t> context_ids
   }
   if (p.greedy) return;
   if (p.temperature > 0.0f && p.temperature != 1.0f) {
-    for (float& x : logits) x /= p.temperature;
+    // A temperature so small that logit / T overflows (below ~1e-37) would make the distribution inf - inf =
+    // NaN and the draw garbage; there, shift by the largest logit first: it becomes 0, the others -inf or
+    // very negative, which is the greedy choice such a temperature means. Otherwise exactly
+    // TemperatureLogitsWarper.
+    bool overflow = false;
+    for (float x : logits) overflow |= std::isfinite(x) && !std::isfinite(x / p.temperature);
+    if (!overflow) {
+      for (float& x : logits) x /= p.temperature;
+    } else {
+      float mx = kNegInf;
+      for (float x : logits)
+        if (Selectable(x)) mx = std::max(mx, x);
+      for (float& x : logits)
+        if (Selectable(x)) x = static_cast<float>((static_cast<double>(x) - mx) / p.temperature);
+    }
   }
   ApplyTopK(p.top_k, logits);
   ApplyTopP(p.top_p, logits);

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
 #include "support/golden.h"
 #include "support/real_config.h"
 
@@ -58,6 +62,22 @@ TEST(ModelConfig, ErrorsNameTheField) {
   auto m = ModelFolder::Load("/nonexistent/folder");
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ModelConfig, NormEpsilonsAndRopeThetaMustBeUsable) {
+  // Each would make every activation NaN; the error names the field instead.
+  const std::string base = test::kIdefics2_8bConfigJson;
+  for (const auto& [field, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"rope_theta", "0"}, {"rope_theta", "-5"}, {"rms_norm_eps", "-1"}}) {
+    nlohmann::json j = nlohmann::json::parse(base);
+    j["text_config"][field] = nlohmann::json::parse(bad);
+    auto c = Idefics2Config::Parse(j.dump(), "cfg.json");
+    ASSERT_FALSE(c.ok()) << field << "=" << bad;
+    EXPECT_NE(c.status().message().find("text_config." + field), std::string::npos) << c.status().message();
+  }
+  nlohmann::json j = nlohmann::json::parse(base);
+  j["vision_config"]["layer_norm_eps"] = -1e-6;
+  EXPECT_FALSE(Idefics2Config::Parse(j.dump(), "cfg.json").ok());
 }
 
 }  // namespace

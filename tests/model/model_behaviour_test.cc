@@ -358,6 +358,48 @@ TEST(ModelErrors, MissingAndMisshapedTensorsAreReportedTogether) {
   fs::remove_all(dir);
 }
 
+// A copy of tiny-a whose final norm holds a NaN: Forward reports non-finite logits instead of letting
+// generation end silently (or draw from garbage), and the cache keeps its size.
+TEST(ModelErrors, NonFiniteLogitsAreAnError) {
+  namespace fs = std::filesystem;
+  const std::string src = TinyModelDir("idefics2-tiny-a");
+  const std::string dir = MakeTempDir("nan-weights");
+  ASSERT_FALSE(dir.empty());
+  for (const char* f :
+       {"config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json"})
+    fs::copy_file(fs::path(src) / f, fs::path(dir) / f);
+  auto store = TensorStore::OpenFolder(src);
+  ASSERT_TRUE(store.ok());
+  const std::string poisoned = "model.text_model.norm.weight";
+  std::vector<float> nan_norm;
+  std::vector<TensorToWrite> out;
+  for (const TensorInfo* t : (*store)->All()) {
+    TensorToWrite w{t->name, t->dtype, t->shape, t->data, nullptr};
+    if (t->name == poisoned) {
+      ASSERT_EQ(t->dtype, DType::kF32);
+      nan_norm.resize(t->shape[0]);
+      std::memcpy(nan_norm.data(), t->data, nan_norm.size() * sizeof(float));
+      nan_norm[0] = std::nanf("");
+      w.data = nan_norm.data();
+    }
+    out.push_back(w);
+  }
+  ASSERT_FALSE(nan_norm.empty());
+  ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors", out).ok());
+  auto folder = ModelFolder::Load(dir);
+  ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+  auto m = Idefics2Model::Load(*folder, ModelLoadOptions{});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const int32_t ids[2] = {1, 5};
+  auto cache = (*m)->NewCache(8);
+  std::vector<float> logits((*m)->config().text.vocab_size);
+  const Status st = (*m)->Forward(ids, 2, nullptr, 0, *cache, logits.data(), false);
+  EXPECT_EQ(st.code(), StatusCode::kInternal);
+  EXPECT_NE(st.message().find("non-finite logits"), std::string::npos) << st.message();
+  EXPECT_EQ(cache->size(), 0);
+  fs::remove_all(dir);
+}
+
 TEST(ModelLoad, F32CheckpointIsUsedInPlace) {
   Idefics2Model* m = TinyModel("idefics2-tiny-a");
   ASSERT_NE(m, nullptr);

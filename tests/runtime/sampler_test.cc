@@ -180,6 +180,21 @@ TEST(SamplerTest, SeededDrawsAreDeterministicAndFollowTheDistribution) {
   EXPECT_EQ(first, again);
 }
 
+TEST(SamplerTest, TinyTemperaturesPickTheLargestLogitInsteadOfGarbage) {
+  // logit / T overflows float for these: the draw must still be the most likely token, never a token the
+  // NaN arithmetic happened to leave.
+  for (float t : {1e-38f, 1e-40f, 1e-45f}) {
+    for (uint64_t seed : {1, 2, 3, 4, 5}) {
+      SamplingParams p = Sampling();
+      p.temperature = t;
+      p.seed = seed;
+      Sampler s(p, {});
+      std::vector<float> l = {1.5f, -3.f, 7.25f, 0.f, 7.f, -kInf};
+      EXPECT_EQ(s.Next(l, {}), 2) << "T=" << t << " seed=" << seed;
+    }
+  }
+}
+
 TEST(SamplerTest, UniformIsPortable) {
   // mt19937_64 is fully specified by the standard: its 10000th output for the default seed is fixed.
   std::mt19937_64 rng;
