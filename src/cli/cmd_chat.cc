@@ -54,6 +54,7 @@ int RunChat(int argc, char** argv) {
   std::vector<Message> history;
   std::vector<std::string> pending_images;
   std::string line;
+  bool failed = false;  // a turn failed: exit status 1
   while (true) {
     if (interactive) {
       std::fputs("> ", stdout);
@@ -104,19 +105,24 @@ int RunChat(int argc, char** argv) {
     GenerateOptions gopts;
     gopts.session = &session;
     gopts.progress = [&](std::string_view stage, double f) { progress.Update(stage, f); };
+    bool wrote = false;
     auto result = engine->Generate(
         req,
         [&](std::string_view piece) {
           progress.Done();
           std::fwrite(piece.data(), 1, piece.size(), stdout);
           std::fflush(stdout);
+          wrote = true;
           return true;
         },
         gopts);
     progress.Done();
-    std::fputc('\n', stdout);
+    // A failed turn prints no empty answer line (only the error, on stderr), and makes the exit status 1 so a
+    // script piping turns in can tell.
+    if (wrote || result.ok()) std::fputc('\n', stdout);
     std::fflush(stdout);
     if (!result.ok()) {
+      failed = true;
       history.pop_back();  // keep the conversation as it was; the images stay attached
       std::fprintf(stderr, "idefics chat: %s\n", result.status().ToString().c_str());
       if (result.status().code() == StatusCode::kOutOfRange) std::fprintf(stderr, "(/reset starts over)\n");
@@ -125,7 +131,7 @@ int RunChat(int argc, char** argv) {
     pending_images.clear();
     history.push_back({"assistant", {ContentPart::Text(result->text)}});
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 }  // namespace idefics::cli

@@ -36,7 +36,7 @@ int RunQuantize(int argc, char** argv) {
   auto fmt = ParseWeightFormat(type);
   if (!fmt.ok()) {
     std::fprintf(stderr, "idefics quantize: %s\n", fmt.status().ToString().c_str());
-    return 2;
+    return 1;
   }
   ThreadPool pool(threads);
   Progress progress(!quiet);

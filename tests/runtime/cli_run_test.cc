@@ -175,6 +175,17 @@ TEST(CliChatTest, PipedConversation) {
   EXPECT_EQ(lines[2] + "\n", hello);
 }
 
+// A turn that fails (here: longer than --ctx) prints its error on stderr, no empty answer line on stdout, and
+// makes the exit status 1, so a script piping turns in can tell a failure from an empty answer.
+TEST(CliChatTest, FailedTurnPrintsNoAnswerAndExitsOne) {
+  const std::string cmd = "printf 'this prompt is longer than eight tokens for sure\\n' | " +
+                          test::CliPath() + " chat --model " + TinyA() +
+                          " --ctx 8 --max-tokens 4 --quiet 2>/dev/null";
+  std::string out;
+  EXPECT_EQ(test::RunCommand(cmd, &out), 1) << out;
+  EXPECT_EQ(out, "");
+}
+
 // Every subcommand turns a flag error into exit code 1 with CLI11's message (bench, inspect, quantize and
 // synth used to return CLI11's own codes, e.g. 106), and --help into 0.
 TEST(CliRunTest, EveryCommandExitsOneOnABadFlag) {
