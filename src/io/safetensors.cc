@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/output_file.h"
 
@@ -52,8 +53,20 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::stri
                            std::to_string(size) + "-byte file (truncated?)");
   }
   const char* hdr = reinterpret_cast<const char*>(mapped->data() + 8);
-  json j = json::parse(hdr, hdr + header_len, nullptr, /*allow_exceptions=*/false);
+  // JSON keeps the last of two equal keys; a header naming a tensor twice is malformed, so say so (the
+  // callback sees every top-level key as it is parsed).
+  std::set<std::string> keys;
+  std::string duplicate;
+  const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json j = json::parse(hdr, hdr + header_len, note_keys, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgument(path + ": header is not valid JSON");
+  if (!duplicate.empty())
+    return InvalidArgument(path + ": the header names tensor '" + duplicate + "' twice");
   if (!j.is_object()) return InvalidArgument(path + ": header is not a JSON object");
 
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
