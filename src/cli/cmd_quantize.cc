@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/parse_flags.h"
 #include "cli/run_flags.h"
+#include "core/interrupt.h"
 #include "core/thread_pool.h"
 #include "model/quantize_folder.h"
 #include "model/weight_formats.h"
@@ -46,11 +47,12 @@ int RunQuantize(int argc, char** argv) {
   o.pool = &pool;
   o.progress = [&](double f) { progress.Update("quantize", f); };
   const auto t0 = std::chrono::steady_clock::now();
+  CatchInterrupts();  // Ctrl-C stops at the next tensor; the staging folder is removed
   auto r = QuantizeModelFolder(in, out, o);
   progress.Done();
   if (!r.ok()) {
     std::fprintf(stderr, "idefics quantize: %s\n", r.status().ToString().c_str());
-    return 1;
+    return r.status().code() == StatusCode::kCancelled ? 130 : 1;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s -> %s (%s): %.3f GB of tensors -> %.3f GB in %d file%s, %.1f s\n", in.c_str(), out.c_str(),

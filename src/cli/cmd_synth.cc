@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/parse_flags.h"
+#include "core/interrupt.h"
 #include "io/synth.h"
 
 namespace idefics::cli {
@@ -32,10 +33,11 @@ int RunSynth(int argc, char** argv) {
     std::fprintf(stderr, "idefics synth: --dtype must be f32, bf16 or f16 (got '%s')\n", dtype.c_str());
     return 1;
   }
+  CatchInterrupts();  // Ctrl-C stops at the next tensor and removes the partial file
   Status st = WriteSynthFolder(out, opts);
   if (!st.ok()) {
     std::fprintf(stderr, "idefics synth: %s\n", st.ToString().c_str());
-    return 1;
+    return st.code() == StatusCode::kCancelled ? 130 : 1;
   }
   std::fprintf(stderr, "wrote %s\n", out.c_str());
   return 0;

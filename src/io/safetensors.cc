@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/interrupt.h"
 #include "core/output_file.h"
 
 namespace idefics {
@@ -270,6 +271,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     return IoError(path + ": write failed");
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < tensors.size(); ++i) {
+    // Stopping here leaves nothing behind: OutputFile removes its temporary file.
+    if (InterruptRequested()) return Cancelled(path + ": interrupted");
     const TensorToWrite& t = tensors[i];
     const void* src = t.data;
     if (!src) {
