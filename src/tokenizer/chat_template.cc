@@ -68,6 +68,7 @@ StatusOr<ChatTemplate> ChatTemplate::FromModelDir(const std::string& model_dir) 
   ASSIGN_OR_RETURN(std::string source, LoadChatTemplateSource(model_dir));
   auto t = FromSource(source);
   if (!t.ok()) return t.status().WithContext(model_dir);
+  t->origin_ = model_dir;
   return t;
 }
 
@@ -78,7 +79,9 @@ StatusOr<std::string> ChatTemplate::Render(const json& messages, bool add_genera
   json context = extra_vars;
   context["messages"] = messages;
   context["add_generation_prompt"] = add_generation_prompt;
-  return template_.Render(context);
+  auto out = template_.Render(context);
+  if (!out.ok() && !origin_.empty()) return out.status().WithContext(origin_);  // as parse errors are
+  return out;
 }
 
 StatusOr<std::string> RenderChatTemplate(std::string_view template_source, const json& messages,

@@ -39,6 +39,7 @@ class ChatTemplate {
  private:
   explicit ChatTemplate(jinja::Template t) : template_(std::move(t)) {}
   jinja::Template template_;
+  std::string origin_;  // the model folder it came from (prefixes render errors), or empty
 };
 
 // One-shot parse + render of a template string.
