@@ -207,9 +207,13 @@ class Interpreter {
   // Recursion here is bounded by the parser: an expression tree is at most kMaxNestingDepth high.
   StatusOr<Value> Eval(const Expr& e) {
     auto r = EvalInner(e);
-    if (r.ok() && (r->is_array() || r->is_object()) && e.kind != Expr::Kind::kName &&
-        e.kind != Expr::Kind::kLiteral) {
-      Status depth = CheckDepth(*r);  // only builders nest deeper; a lookup returns a checked value
+    // Only the expressions that build containers can nest deeper than their operands (a lookup returns a
+    // value that was checked when built, or the caller's context, which is left as given).
+    const bool builds = e.kind == Expr::Kind::kList || e.kind == Expr::Kind::kDict ||
+                        e.kind == Expr::Kind::kCall || e.kind == Expr::Kind::kFilter ||
+                        e.kind == Expr::Kind::kBinary;
+    if (builds && r.ok() && (r->is_array() || r->is_object())) {
+      Status depth = CheckDepth(*r);
       if (!depth.ok()) r = depth;
     }
     if (!r.ok() && r.status().message().rfind("chat template ", 0) != 0) return At(e.pos, r.status());
