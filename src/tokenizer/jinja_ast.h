@@ -31,6 +31,7 @@ struct Expr {
   };
   Kind kind;
   size_t pos = 0;  // byte offset in the template, for errors
+  int height = 1;  // of this subtree (a leaf is 1); the parser bounds it by kMaxNestingDepth
   nlohmann::json literal;
   std::string name;  // name / attribute / filter / test / operator
   bool negated = false;

@@ -6,6 +6,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <string>
+
+#include "tokenizer/jinja_limits.h"
 
 namespace idefics::tokenizer::jinja {
 namespace {
@@ -105,7 +108,7 @@ Value Split(const std::string& s, const Value& sep) {
   return out;
 }
 
-std::string Replace(const std::string& s, const std::string& from, const std::string& to) {
+StatusOr<std::string> Replace(const std::string& s, const std::string& from, const std::string& to) {
   if (from.empty()) return s;
   std::string out;
   size_t start = 0;
@@ -113,9 +116,22 @@ std::string Replace(const std::string& s, const std::string& from, const std::st
     const size_t k = s.find(from, start);
     if (k == std::string::npos) break;
     out.append(s, start, k - start).append(to);
+    RETURN_IF_ERROR(CheckStringSize(out.size()));  // a long `to` multiplies the size
     start = k + from.size();
   }
+  RETURN_IF_ERROR(CheckStringSize(out.size() + (s.size() - start)));
   return out.append(s, start, std::string::npos);
+}
+
+// sep.join(items), both the str method and the filter.
+StatusOr<std::string> Join(const std::vector<Value>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += ToPyString(items[i]);
+    RETURN_IF_ERROR(CheckStringSize(out.size()));
+  }
+  return out;
 }
 
 StatusOr<Value> StringMethod(const std::string& s, const std::string& name, const CallArgs& a) {
@@ -135,14 +151,14 @@ StatusOr<Value> StringMethod(const std::string& s, const std::string& name, cons
   if (name == "replace") {
     ASSIGN_OR_RETURN(std::string from, RequireString(a.Get(0, "old", kNone), "replace()"));
     ASSIGN_OR_RETURN(std::string to, RequireString(a.Get(1, "new", kNone), "replace()"));
-    return Value(Replace(s, from, to));
+    ASSIGN_OR_RETURN(std::string r, Replace(s, from, to));
+    return Value(r);
   }
   if (name == "join") {
     const Value& items = a.Get(0, "iterable", kNone);
     if (!items.is_array()) return InvalidArgument("join() expects a list");
-    std::string out;
-    for (size_t i = 0; i < items.size(); ++i) out += (i ? s : "") + ToPyString(items[i]);
-    return Value(out);
+    ASSIGN_OR_RETURN(std::string r, Join(std::vector<Value>(items.begin(), items.end()), s));
+    return Value(r);
   }
   return Unimplemented("string method '" + name + "()'");
 }
@@ -236,10 +252,8 @@ StatusOr<Value> ApplyFilter(const std::string& name, const Value& v, const CallA
   }
   if (name == "join") {
     ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(v));
-    const Value& sep = a.Get(0, "d", Value(""));
-    std::string out;
-    for (size_t i = 0; i < items.size(); ++i) out += (i ? ToPyString(sep) : "") + ToPyString(items[i]);
-    return Value(out);
+    ASSIGN_OR_RETURN(std::string r, Join(items, ToPyString(a.Get(0, "d", Value("")))));
+    return Value(r);
   }
   if (name == "replace") {
     return StringMethod(ToPyString(v), "replace", a);
@@ -267,6 +281,9 @@ StatusOr<Value> ApplyFilter(const std::string& name, const Value& v, const CallA
     const Value& indent = a.Get(0, "indent", kNone);
     if (IsUndefined(v)) return InvalidArgument("tojson of an undefined value");
     if (indent.is_number_integer()) {
+      // Every line repeats the indent times its depth: a huge indent would build a huge string at once.
+      if (indent.get<int64_t>() > 64)
+        return ResourceExhausted("tojson indent above 64 (the chat template limit)");
       return Value(v.dump(indent.get<int>(), ' ', false, Value::error_handler_t::replace));
     }
     return Value(PyJsonDump(v));
@@ -317,9 +334,20 @@ StatusOr<Value> CallGlobal(const std::string& name, const CallArgs& args, bool* 
     if (n == 1) p[1] = args.positional[0].get<int64_t>();
     for (size_t i = 0; n > 1 && i < n; ++i) p[i] = args.positional[i].get<int64_t>();
     if (p[2] == 0) return InvalidArgument("range() step must not be zero");
+    // Python's len(range(start, stop, step)) in unsigned arithmetic: the distance between two int64 values
+    // always fits in a uint64, and wrapping sums land back on the exact item.
+    const auto u = [](int64_t x) { return static_cast<uint64_t>(x); };
+    const bool up = p[2] > 0;
+    const uint64_t step = up ? u(p[2]) : 0 - u(p[2]);
+    const bool empty = up ? p[1] <= p[0] : p[1] >= p[0];
+    const uint64_t length = empty ? 0 : ((up ? u(p[1]) - u(p[0]) : u(p[0]) - u(p[1])) - 1) / step + 1;
+    if (length > static_cast<uint64_t>(kMaxRangeLength)) {  // jinja2's sandbox (transformers) has MAX_RANGE
+      return ResourceExhausted("range() of " + std::to_string(length) +
+                               " items exceeds the chat template limit of " +
+                               std::to_string(kMaxRangeLength));
+    }
     Value out = Value::array();
-    for (int64_t i = p[0]; (p[2] > 0 ? i < p[1] : i > p[1]) && out.size() < 1000000; i += p[2])
-      out.push_back(i);
+    for (uint64_t k = 0; k < length; ++k) out.push_back(static_cast<int64_t>(u(p[0]) + k * u(p[2])));
     return out;
   }
   *found = false;

@@ -1,13 +1,16 @@
 // Interpreter of the parsed Jinja subset: evaluates expressions to json values and executes statements
 // into the output string. Mirrors jinja2's runtime (scoping of for loops, loop.*, undefined values).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 
 #include "tokenizer/jinja.h"
 #include "tokenizer/jinja_ast.h"
 #include "tokenizer/jinja_builtins.h"
 #include "tokenizer/jinja_lexer.h"
+#include "tokenizer/jinja_limits.h"
 #include "tokenizer/jinja_parser.h"
 #include "tokenizer/jinja_value.h"
 
@@ -19,8 +22,6 @@ struct Template::Impl {
 };
 
 namespace {
-
-constexpr size_t kMaxOutputBytes = 64u << 20;  // a runaway template must not exhaust memory
 
 enum class Flow { kNormal, kBreak, kContinue };
 
@@ -53,27 +54,46 @@ class Interpreter {
     return nullptr;
   }
 
+  // Recursion here is bounded by the parser: statements nest at most kMaxNestingDepth deep.
   Status Exec(const Body& body, Flow* flow) {
     for (const StmtPtr& s : body) {
       RETURN_IF_ERROR(ExecOne(*s, flow));
       if (*flow != Flow::kNormal) return Status::Ok();
-      if (out_->size() > kMaxOutputBytes) {
-        return ResourceExhausted("chat template output exceeds " + std::to_string(kMaxOutputBytes) +
-                                 " bytes");
-      }
     }
     return Status::Ok();
+  }
+
+  // Appends to the output, which a runaway template must not grow past kMaxOutputBytes.
+  Status Emit(size_t pos, const std::string& text) {
+    if (text.size() > kMaxOutputBytes - out_->size()) {
+      return At(pos, ResourceExhausted("the rendered output exceeds the chat template limit of " +
+                                       std::to_string(kMaxOutputBytes) + " bytes"));
+    }
+    out_->append(text);
+    return Status::Ok();
+  }
+
+  // Counts one loop iteration against the render's kMaxLoopIterations (nested loops multiply).
+  Status CountIteration(size_t pos) {
+    if (++iterations_ <= kMaxLoopIterations) return Status::Ok();
+    return At(pos, ResourceExhausted("the chat template runs more than " +
+                                     std::to_string(kMaxLoopIterations) + " loop iterations (the limit)"));
+  }
+
+  // Values the template builds must stay shallow: printing and comparing them recurse per level.
+  static Status CheckDepth(const Value& v) {
+    if (Depth(v, kMaxValueDepth) <= kMaxValueDepth) return Status::Ok();
+    return ResourceExhausted("a value nested deeper than " + std::to_string(kMaxValueDepth) +
+                             " levels (the chat template limit)");
   }
 
   Status ExecOne(const Stmt& s, Flow* flow) {
     switch (s.kind) {
       case Stmt::Kind::kText:
-        out_->append(s.text);
-        return Status::Ok();
+        return Emit(s.pos, s.text);
       case Stmt::Kind::kOutput: {
         ASSIGN_OR_RETURN(Value v, Eval(*s.expr));
-        out_->append(ToPyString(v));
-        return Status::Ok();
+        return Emit(s.pos, ToPyString(v));
       }
       case Stmt::Kind::kIf:
         for (const auto& [cond, body] : s.branches) {
@@ -95,7 +115,7 @@ class Interpreter {
                                            "' (not a namespace)"));
         }
         (*target)[s.attr] = std::move(v);
-        return Status::Ok();
+        return At(s.pos, CheckDepth(*target));
       }
       case Stmt::Kind::kBreak:
         *flow = Flow::kBreak;
@@ -130,6 +150,8 @@ class Interpreter {
     if (s.cond) {  // the loop filter runs first, so loop.length counts only kept items
       std::vector<Value> kept;
       for (const Value& item : items) {
+        st = CountIteration(s.pos);
+        if (!st.ok()) break;
         st = Bind(s, item);
         if (!st.ok()) break;
         auto c = Eval(*s.cond);
@@ -143,13 +165,22 @@ class Interpreter {
     }
     const size_t n = items.size();
     for (size_t i = 0; st.ok() && i < n; ++i) {
+      st = CountIteration(s.pos);
+      if (!st.ok()) break;
       st = Bind(s, items[i]);
       if (!st.ok()) break;
-      Value loop = {{"index", i + 1}, {"index0", i},       {"first", i == 0},       {"last", i + 1 == n},
-                    {"length", n},    {"revindex", n - i}, {"revindex0", n - i - 1}};
+      // Updated in place: rebuilding the object per iteration costs most of an empty iteration's time.
+      Value& loop = scopes_.back()["loop"];
+      if (!loop.is_object()) loop = Value::object();
+      loop["index"] = i + 1;
+      loop["index0"] = i;
+      loop["first"] = i == 0;
+      loop["last"] = i + 1 == n;
+      loop["length"] = n;
+      loop["revindex"] = n - i;
+      loop["revindex0"] = n - i - 1;
       loop["previtem"] = i > 0 ? items[i - 1] : Undefined();
       loop["nextitem"] = i + 1 < n ? items[i + 1] : Undefined();
-      scopes_.back()["loop"] = std::move(loop);
       Flow flow = Flow::kNormal;
       st = Exec(s.body, &flow);
       if (flow == Flow::kBreak) break;
@@ -173,8 +204,18 @@ class Interpreter {
     return a;
   }
 
+  // Recursion here is bounded by the parser: an expression tree is at most kMaxNestingDepth high.
   StatusOr<Value> Eval(const Expr& e) {
     auto r = EvalInner(e);
+    // Only the expressions that build containers can nest deeper than their operands (a lookup returns a
+    // value that was checked when built, or the caller's context, which is left as given).
+    const bool builds = e.kind == Expr::Kind::kList || e.kind == Expr::Kind::kDict ||
+                        e.kind == Expr::Kind::kCall || e.kind == Expr::Kind::kFilter ||
+                        e.kind == Expr::Kind::kBinary;
+    if (builds && r.ok() && (r->is_array() || r->is_object())) {
+      Status depth = CheckDepth(*r);
+      if (!depth.ok()) r = depth;
+    }
     if (!r.ok() && r.status().message().rfind("chat template ", 0) != 0) return At(e.pos, r.status());
     return r;
   }
@@ -350,19 +391,40 @@ class Interpreter {
       ASSIGN_OR_RETURN(bool r, Contains(b, a));
       return Value(r == (op == "in"));
     }
-    if (op == "~") return Value(ToPyString(a) + ToPyString(b));
+    if (op == "~") {
+      std::string x = ToPyString(a), y = ToPyString(b);
+      RETURN_IF_ERROR(CheckStringSize(x.size() + y.size()));
+      return Value(x + y);
+    }
     if (op == "+") {
-      if (a.is_string() && b.is_string()) return Value(a.get<std::string>() + b.get<std::string>());
+      if (a.is_string() && b.is_string()) {
+        const auto &x = a.get_ref<const std::string&>(), &y = b.get_ref<const std::string&>();
+        RETURN_IF_ERROR(CheckStringSize(x.size() + y.size()));
+        return Value(x + y);
+      }
       if (a.is_array() && b.is_array()) {
+        if (a.size() + b.size() > kMaxListLength) {
+          return ResourceExhausted("a list of " + std::to_string(a.size() + b.size()) +
+                                   " items exceeds the chat template limit of " +
+                                   std::to_string(kMaxListLength));
+        }
         Value out = a;
         for (const Value& x : b) out.push_back(x);
         return out;
       }
     }
     if (op == "*" && a.is_string() && b.is_number_integer()) {
+      const std::string& unit = a.get_ref<const std::string&>();
+      const int64_t times = std::max<int64_t>(b.get<int64_t>(), 0);  // Python: 'ab' * -1 == ''
+      if (!unit.empty() && static_cast<uint64_t>(times) > kMaxStringBytes / unit.size()) {
+        return ResourceExhausted("repeating a string of " + std::to_string(unit.size()) + " bytes " +
+                                 std::to_string(times) + " times exceeds the chat template limit of " +
+                                 std::to_string(kMaxStringBytes) + " bytes");
+      }
       std::string out;
-      for (int64_t i = 0; i < b.get<int64_t>() && out.size() < kMaxOutputBytes; ++i)
-        out += a.get<std::string>();
+      if (unit.empty()) return Value(out);  // '' * 10**9 must not loop 10**9 times
+      out.reserve(unit.size() * static_cast<size_t>(times));
+      for (int64_t i = 0; i < times; ++i) out += unit;
       return Value(out);
     }
     if (!a.is_number() || !b.is_number()) {
@@ -409,6 +471,7 @@ class Interpreter {
   const std::string& src_;
   std::vector<std::unordered_map<std::string, Value>> scopes_;
   std::string* out_ = nullptr;
+  int64_t iterations_ = 0;  // loop iterations so far in this render
 };
 
 }  // namespace

@@ -2,14 +2,29 @@
 // jinja_ast.h. Mirrors jinja2.parser's grammar and operator precedence for the supported constructs.
 #include "tokenizer/jinja_parser.h"
 
+#include <algorithm>
 #include <initializer_list>
+#include <string>
 
 #include "tokenizer/jinja_lexer.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace idefics::tokenizer::jinja {
 namespace {
 
 using Kind = Expr::Kind;
+
+// One level of parser recursion (a nested block or expression) for as long as it lives.
+class Nest {
+ public:
+  explicit Nest(int* depth) : depth_(depth) { ++*depth_; }
+  ~Nest() { --*depth_; }
+  Nest(const Nest&) = delete;
+  Nest& operator=(const Nest&) = delete;
+
+ private:
+  int* depth_;
+};
 
 StmtPtr MakeStmt(Stmt::Kind kind, size_t pos) {
   auto s = std::make_unique<Stmt>();
@@ -50,6 +65,21 @@ class Parser {
   }
   Status Error(size_t pos, const std::string& what) const {
     return InvalidArgument("chat template " + DescribePosition(src_, pos) + ": " + what);
+  }
+  // The parser, the evaluator and the tree's destructor all recurse once per level, so a hostile template
+  // nested thousands deep would overflow the stack: past kMaxNestingDepth it is a syntax error.
+  Status TooDeep(size_t pos) const {
+    return Error(pos, "nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels (the limit)");
+  }
+  Status CheckDepth(size_t pos) const { return depth_ > kMaxNestingDepth ? TooDeep(pos) : Status::Ok(); }
+  // Sets e's height from its children's. A chain such as 1+1+...+1 or x|f|f|...|f builds a tall tree
+  // without recursing in the parser, hence this second check besides depth_.
+  Status Seal(Expr* e) const {
+    int h = 0;
+    for (const ExprPtr& a : e->args) h = std::max(h, a ? a->height : 0);
+    for (const auto& kv : e->kwargs) h = std::max(h, kv.second->height);
+    e->height = h + 1;
+    return e->height > kMaxNestingDepth ? TooDeep(e->pos) : Status::Ok();
   }
   Status Unsupported(size_t pos, const std::string& what) const {
     return Unimplemented("chat template " + DescribePosition(src_, pos) +
@@ -124,6 +154,8 @@ class Parser {
   }
 
   StatusOr<StmtPtr> ParseBlock(const std::string& tag, size_t pos) {
+    Nest nest(&depth_);
+    RETURN_IF_ERROR(CheckDepth(pos));
     if (tag == "if") return ParseIf(pos);
     if (tag == "for") return ParseFor(pos);
     if (tag == "set") return ParseSet(pos);
@@ -219,15 +251,18 @@ class Parser {
     e->pos = pos;
     return e;
   }
-  static ExprPtr Binary(const std::string& op, ExprPtr a, ExprPtr b, size_t pos) {
+  StatusOr<ExprPtr> Binary(const std::string& op, ExprPtr a, ExprPtr b, size_t pos) const {
     ExprPtr e = Node(Kind::kBinary, pos);
     e->name = op;
     e->args.push_back(std::move(a));
     e->args.push_back(std::move(b));
+    RETURN_IF_ERROR(Seal(e.get()));
     return e;
   }
 
   StatusOr<ExprPtr> ParseExpression() {
+    Nest nest(&depth_);
+    RETURN_IF_ERROR(CheckDepth(Peek().pos));
     ASSIGN_OR_RETURN(ExprPtr e, ParseOr());
     while (IsName("if")) {
       const size_t pos = Advance().pos;
@@ -240,6 +275,7 @@ class Parser {
         ASSIGN_OR_RETURN(other, ParseExpression());
       }
       c->args.push_back(std::move(other));
+      RETURN_IF_ERROR(Seal(c.get()));
       e = std::move(c);
     }
     return e;
@@ -258,7 +294,7 @@ class Parser {
     while (at_op()) {
       const Token& t = Advance();
       ASSIGN_OR_RETURN(ExprPtr r, (this->*operand)());
-      e = Binary(t.value, std::move(e), std::move(r), t.pos);
+      ASSIGN_OR_RETURN(e, Binary(t.value, std::move(e), std::move(r), t.pos));
     }
     return e;
   }
@@ -268,10 +304,13 @@ class Parser {
 
   StatusOr<ExprPtr> ParseNot() {
     if (IsName("not")) {
+      Nest nest(&depth_);
       ExprPtr e = Node(Kind::kUnary, Advance().pos);
+      RETURN_IF_ERROR(CheckDepth(e->pos));
       e->name = "not";
       ASSIGN_OR_RETURN(ExprPtr operand, ParseNot());
       e->args.push_back(std::move(operand));
+      RETURN_IF_ERROR(Seal(e.get()));
       return e;
     }
     return ParseCompare();
@@ -296,7 +335,7 @@ class Parser {
         return e;
       }
       ASSIGN_OR_RETURN(ExprPtr r, ParseMath1());
-      e = Binary(op, std::move(e), std::move(r), pos);
+      ASSIGN_OR_RETURN(e, Binary(op, std::move(e), std::move(r), pos));
     }
   }
 
@@ -311,11 +350,14 @@ class Parser {
 
   StatusOr<ExprPtr> ParseUnary() {
     if (IsOp("-") || IsOp("+")) {
+      Nest nest(&depth_);
       const Token& t = Advance();
       ExprPtr e = Node(Kind::kUnary, t.pos);
+      RETURN_IF_ERROR(CheckDepth(t.pos));
       e->name = t.value;
       ASSIGN_OR_RETURN(ExprPtr operand, ParseUnary());
       e->args.push_back(std::move(operand));
+      RETURN_IF_ERROR(Seal(e.get()));
       return e;
     }
     ASSIGN_OR_RETURN(ExprPtr e, ParsePrimary());
@@ -386,6 +428,7 @@ class Parser {
       list->args.push_back(std::move(item));
     }
     RETURN_IF_ERROR(ExpectOp(")"));
+    RETURN_IF_ERROR(Seal(list.get()));
     return list;
   }
 
@@ -397,6 +440,7 @@ class Parser {
       if (!AcceptOp(",")) break;
     }
     RETURN_IF_ERROR(ExpectOp("]"));
+    RETURN_IF_ERROR(Seal(list.get()));
     return list;
   }
 
@@ -411,6 +455,7 @@ class Parser {
       if (!AcceptOp(",")) break;
     }
     RETURN_IF_ERROR(ExpectOp("}"));
+    RETURN_IF_ERROR(Seal(dict.get()));
     return dict;
   }
 
@@ -447,6 +492,7 @@ class Parser {
           ASSIGN_OR_RETURN(g->name, ExpectName());
           g->args.push_back(std::move(e));
         }
+        RETURN_IF_ERROR(Seal(g.get()));
         e = std::move(g);
       } else if (IsOp("[")) {
         ASSIGN_OR_RETURN(e, ParseSubscript(std::move(e)));
@@ -455,6 +501,7 @@ class Parser {
         ++i_;
         call->args.push_back(std::move(e));
         RETURN_IF_ERROR(ParseCallArgs(call.get()));
+        RETURN_IF_ERROR(Seal(call.get()));
         e = std::move(call);
       } else {
         return e;
@@ -484,6 +531,7 @@ class Parser {
     if (!is_slice && !parts[0]) return Error(pos, "empty subscript");
     g->args.push_back(std::move(e));
     for (int k = 0; k < (is_slice ? 3 : 1); ++k) g->args.push_back(std::move(parts[k]));
+    RETURN_IF_ERROR(Seal(g.get()));
     return g;
   }
 
@@ -495,6 +543,7 @@ class Parser {
         ASSIGN_OR_RETURN(f->name, ExpectName());
         f->args.push_back(std::move(e));
         if (AcceptOp("(")) RETURN_IF_ERROR(ParseCallArgs(f.get()));
+        RETURN_IF_ERROR(Seal(f.get()));
         e = std::move(f);
       } else if (IsName("is")) {
         const size_t pos = Advance().pos;
@@ -509,6 +558,7 @@ class Parser {
           ASSIGN_OR_RETURN(ExprPtr arg, ParsePrimary());  // "is divisibleby 3", "is equalto 'x'"
           t->args.push_back(std::move(arg));
         }
+        RETURN_IF_ERROR(Seal(t.get()));
         e = std::move(t);
       } else {
         return e;
@@ -519,6 +569,7 @@ class Parser {
   std::string_view src_;
   std::vector<Token> toks_;
   size_t i_ = 0;
+  int depth_ = 0;  // current nesting (Nest), bounded by kMaxNestingDepth
 };
 
 }  // namespace

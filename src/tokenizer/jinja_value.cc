@@ -2,6 +2,7 @@
 // truthiness, str(), repr(), equality and ordering. Mirrors how jinja2 renders Python objects.
 #include "tokenizer/jinja_value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -185,6 +186,17 @@ StatusOr<int64_t> Length(const Value& v) {
   if (v.is_array() || v.is_object()) return static_cast<int64_t>(v.size());
   if (IsUndefined(v)) return 0;
   return InvalidArgument("object of type " + TypeName(v) + " has no length");
+}
+
+int Depth(const Value& v, int limit) {
+  if (!v.is_array() && !v.is_object()) return 0;
+  if (limit <= 0) return 1;
+  int d = 0;
+  for (const Value& item : v) {
+    d = std::max(d, Depth(item, limit - 1));
+    if (d >= limit) break;
+  }
+  return d + 1;
 }
 
 StatusOr<std::vector<Value>> Iterate(const Value& v) {

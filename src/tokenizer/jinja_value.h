@@ -46,6 +46,9 @@ StatusOr<bool> Compare(const std::string& op, const Value& a, const Value& b);
 StatusOr<bool> Contains(const Value& container, const Value& item);
 // Python len() of a string (in code points), list or dict.
 StatusOr<int64_t> Length(const Value& v);
+// Nesting depth of v (a scalar is 0, [] and [1] are 1, [[1]] is 2), counted no further than limit + 1 so
+// that the recursion itself stays bounded.
+int Depth(const Value& v, int limit);
 // The items a for loop visits: list elements, dict keys, string characters.
 StatusOr<std::vector<Value>> Iterate(const Value& v);
 

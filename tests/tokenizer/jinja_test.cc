@@ -4,12 +4,22 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <string>
+
+#include "tokenizer/jinja_limits.h"
 
 namespace idefics::tokenizer::jinja {
 namespace {
 
 using nlohmann::json;
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
 
 std::string Render(const std::string& src, const json& ctx = json::object()) {
   auto t = Template::Parse(src);
@@ -164,6 +174,77 @@ TEST(Jinja, RuntimeErrors) {
   EXPECT_FALSE(RenderStatus("{{ 1 // 0 }}").ok());
   EXPECT_FALSE(RenderStatus("{% for x in 3 %}{% endfor %}").ok());
   EXPECT_FALSE(RenderStatus("{{ 1 < 'a' }}").ok());
+}
+
+// A hostile template from a model folder must fail with an error, never overflow the stack or hang.
+// Parse / render time is bounded loosely here (sanitizer builds are slow); before the limits these cases
+// crashed or ran for minutes.
+void ExpectFailsFast(const std::string& src, StatusCode code, const std::string& needle) {
+  const auto start = std::chrono::steady_clock::now();
+  Status s = RenderStatus(src);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(s.ok()) << src.substr(0, 80);
+  EXPECT_EQ(s.code(), code) << s.ToString();
+  EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
+  EXPECT_LT(seconds, 30.0) << src.substr(0, 80);
+}
+
+TEST(JinjaLimits, DeepNestingIsASyntaxError) {
+  const std::string limit = "nesting deeper than " + std::to_string(kMaxNestingDepth);
+  const StatusCode kInvalid = StatusCode::kInvalidArgument;
+  ExpectFailsFast("{{ " + Repeat("(", 20000) + "1" + Repeat(")", 20000) + " }}", kInvalid, limit);
+  ExpectFailsFast(Repeat("{% if true %}", 5000) + "x" + Repeat("{% endif %}", 5000), kInvalid, limit);
+  ExpectFailsFast(Repeat("{% for i in [1] %}", 2000) + "x" + Repeat("{% endfor %}", 2000), kInvalid, limit);
+  ExpectFailsFast("{{ " + Repeat("not ", 20000) + "1 }}", kInvalid, limit);
+  ExpectFailsFast("{{ " + Repeat("-", 20000) + "1 }}", kInvalid, limit);
+  ExpectFailsFast("{{ [" + Repeat("[", 20000) + Repeat("]", 20000) + "] }}", kInvalid, limit);
+  // Chains build tall trees without deep parser recursion; evaluating them would recurse per link.
+  ExpectFailsFast("{{ 1" + Repeat(" + 1", 100000) + " }}", kInvalid, limit);
+  ExpectFailsFast("{{ 'x'" + Repeat(" | string", 100000) + " }}", kInvalid, limit);
+  ExpectFailsFast("{{ x" + Repeat(".a", 100000) + " }}", kInvalid, limit);
+  ExpectFailsFast("{{ 1" + Repeat(" if true", 100000) + " }}", kInvalid, limit);
+  // The error names where: the parse error's usual "line L, column C".
+  EXPECT_NE(
+      RenderStatus("\n{{ " + Repeat("(", 1000) + "1" + Repeat(")", 1000) + " }}").message().find("line 2"),
+      std::string::npos);
+}
+
+TEST(JinjaLimits, NestingJustUnderTheLimitRenders) {
+  // The {{ }} expression is one level, each parenthesis one more.
+  const int n = kMaxNestingDepth - 1;
+  EXPECT_EQ(Render("{{ " + Repeat("(", n) + "1" + Repeat(")", n) + " }}"), "1");
+  EXPECT_EQ(Render("{{ " + Repeat("(", n + 1) + "1" + Repeat(")", n + 1) + " }}").rfind("PARSE ERROR", 0),
+            0u);
+  // Each block is one level and the innermost condition one more.
+  EXPECT_EQ(Render(Repeat("{% if true %}", n) + "x" + Repeat("{% endif %}", n)), "x");
+  EXPECT_EQ(Render(Repeat("{% for i in [1] %}", n) + "x" + Repeat("{% endfor %}", n)), "x");
+  EXPECT_EQ(Render("{{ 0" + Repeat(" + 1", n) + " }}"), std::to_string(n));
+}
+
+TEST(JinjaLimits, WorkLimitsAreRenderErrors) {
+  const StatusCode kExhausted = StatusCode::kResourceExhausted;
+  ExpectFailsFast("{{ 'a' * 1000000000 }}", kExhausted, "exceeds the chat template limit");
+  ExpectFailsFast("{{ ('a' * 1000000).replace('a', 'abcdefghijklmnopqrstuvwxyz') }}", kExhausted, "limit");
+  ExpectFailsFast("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                  kExhausted, "loop iterations");
+  ExpectFailsFast("{% for i in range(100001) %}{% endfor %}", kExhausted, "range()");
+  ExpectFailsFast("{{ range(-900000000000000000, 900000000000000000, 2) | length }}", kExhausted, "range()");
+  ExpectFailsFast("{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}", kExhausted, "rendered output");
+  // Doubling a string, a list or a nesting in a loop grows exponentially.
+  ExpectFailsFast(
+      "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+      kExhausted, "limit");
+  ExpectFailsFast(
+      "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}",
+      kExhausted, "list of");
+  ExpectFailsFast(
+      "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}",
+      kExhausted, "nested deeper");
+  ExpectFailsFast("{{ [[1, [2]]] | tojson(indent=100000000) }}", kExhausted, "indent");
+  // Within the limits the same constructs work as in Python.
+  EXPECT_EQ(Render("{{ range(100000) | length }} {{ range(10, 0, -3) | list }} {{ range(5, 5) | list }}"),
+            "100000 [10, 7, 4, 1] []");
+  EXPECT_EQ(Render("{{ 'ab' * 0 }}|{{ 'ab' * -2 }}|{{ '' * 1000000000 }}|{{ 'x' * 3 }}"), "|||xxx");
 }
 
 }  // namespace
