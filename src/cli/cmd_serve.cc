@@ -23,7 +23,10 @@ int RunServe(int argc, char** argv) {
   server::ServerOptions o;
   double max_body_mb = 32, image_cache_mb = 256;
   app.add_option("--host", o.host, "address to listen on (127.0.0.1: this machine only)")->capture_default_str();
-  app.add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
+  // Checked here: the socket layer would silently take 99999 modulo 65536.
+  app.add_option("--port", o.port, "TCP port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   AddModelFlags(app, &mf);
   app.add_option("--parallel", o.parallel, "sequences decoded together (continuous batching)")
       ->check(CLI::Range(1, 256))->capture_default_str();

@@ -7,6 +7,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "server/connection_probe.h"
 #include "server/image_source.h"
 #include "server/openai_format.h"
 #include "server/routes.h"
@@ -173,11 +174,23 @@ void HandleChatCompletions(ServerState& state, const httplib::Request& req, http
     return;
   }
 
-  // Non-streaming: wait for the whole answer (the scheduler enforces --timeout).
+  // Non-streaming: wait for the whole answer (the scheduler enforces --timeout). Nothing is written before
+  // the answer is complete (its status is not known earlier), so a client that leaves is noticed by peeking
+  // at its socket; cancelling frees the --parallel slot as a broken stream does.
   std::string text;
   JobEvent ev;
+  const ConnectionProbe client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  auto next_check = Clock::now() + kPollInterval;
   const auto give_up = job->input().deadline + std::chrono::seconds(30);  // the scheduler fails it before
   for (;;) {
+    if (Clock::now() >= next_check) {
+      next_check = Clock::now() + kPollInterval;
+      if (client.ClientGone()) {
+        job->Cancel();
+        ThreadLogNote() += " client_gone=1";
+        return SendError(res, {503, "client disconnected", "server_error", "", "cancelled"});
+      }
+    }
     if (!job->Next(&ev, kPollInterval)) {
       if (Clock::now() < give_up) continue;
       job->Cancel();

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "server/openai_format.h"
 #include "server/routes.h"
@@ -31,7 +32,10 @@ StatusOr<int> InferenceServer::Start() {
   const int threads = opt.http_threads > 0 ? opt.http_threads : std::min(opt.parallel + opt.queue + 8, 1024);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(static_cast<size_t>(opt.max_body_bytes));
-  http_->set_read_timeout(30, 0);
+  // A client that stops sending mid-request holds an HTTP thread until this runs out (slowloris); it is
+  // per read, so it bounds silence, not the whole upload.
+  const auto read_timeout = std::chrono::microseconds(static_cast<int64_t>(opt.read_timeout_s * 1e6));
+  http_->set_read_timeout(read_timeout.count() / 1000000, read_timeout.count() % 1000000);
   http_->set_write_timeout(30, 0);
   http_->set_keep_alive_timeout(5);
   // Each SSE chunk is a small write: without TCP_NODELAY, Nagle's algorithm holds it back until the client's
@@ -52,7 +56,10 @@ StatusOr<int> InferenceServer::Start() {
   if (port <= 0) return IoError("cannot listen on " + opt.host + ":" + std::to_string(opt.port));
   port_ = port;
   if (listen_fd_ >= 0) ::listen(listen_fd_, kListenBacklog);
-  listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  listen_thread_ = std::thread([this] {
+    http_->listen_after_bind();
+    listen_returned_ = true;
+  });
   return port;
 }
 
@@ -89,8 +96,15 @@ void InferenceServer::Stop() {
   // The loader cannot be interrupted; wait for it so the backend is not installed into a dead server.
   if (load_thread_.joinable()) load_thread_.join();
   if (state_->scheduler_owned) state_->scheduler_owned->Stop();  // fails pending jobs, so handlers return
-  http_->stop();
-  if (listen_thread_.joinable()) listen_thread_.join();  // joins the HTTP thread pool too
+  if (listen_thread_.joinable()) {
+    // httplib's stop() does nothing until the listen thread has raised its running flag; a Stop() right after
+    // Start() (a model that fails to load at once) would then leave that thread in accept() forever. So wait
+    // until the listener runs, or has already given up, before stopping it.
+    while (!http_->is_running() && !listen_returned_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    http_->stop();
+    listen_thread_.join();  // joins the HTTP thread pool too
+  }
 }
 
 }  // namespace idefics::server

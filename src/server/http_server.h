@@ -2,6 +2,7 @@
 // "loading"), the model loads in a background thread, then the scheduler starts. See docs/server.md.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -44,6 +45,7 @@ class InferenceServer {
   std::thread load_thread_;
   int port_ = 0;
   int listen_fd_ = -1;  // the listening socket (owned by httplib)
+  std::atomic<bool> listen_returned_{false};  // listen_after_bind() has returned (stopped or failed)
   bool stopped_ = false;
 };
 

@@ -4,11 +4,12 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "server/chat_handler.h"
 #include "server/openai_format.h"
@@ -31,14 +32,35 @@ const char* DefaultMessage(int status) {
 }
 
 bool Authorized(const ServerState& state, const httplib::Request& req) {
-  if (state.options.api_key.empty()) return true;
-  const std::string expected = "Bearer " + state.options.api_key;
-  const std::string got = req.get_header_value("Authorization");
+  const std::string& expected = state.options.api_key;
+  if (expected.empty()) return true;
+  // "Bearer KEY": the scheme is case-insensitive (RFC 7235 section 2.1); one or more spaces follow it.
+  constexpr std::string_view kScheme = "bearer";
+  const std::string header = req.get_header_value("Authorization");
+  if (header.size() <= kScheme.size() || header[kScheme.size()] != ' ') return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  const size_t start = header.find_first_not_of(' ', kScheme.size());
+  const std::string got = start == std::string::npos ? std::string() : header.substr(start);
   // Constant-time comparison: the key must not leak through response timing.
   unsigned diff = got.size() ^ expected.size();
   for (size_t i = 0; i < got.size(); ++i) diff |= static_cast<unsigned char>(got[i]) ^
                                                   static_cast<unsigned char>(expected[i % expected.size()]);
   return diff == 0;
+}
+
+// Answers 405 with an Allow header for a known path asked with another method (httplib would say 404).
+void RegisterMethodNotAllowed(httplib::Server& svr, const std::string& path, const std::string& allow) {
+  auto handler = [path, allow](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", allow);
+    SendError(res, {405, "method not allowed: " + req.method + " " + path + " (allowed: " + allow + ")",
+                    "invalid_request_error", "", "method_not_allowed"});
+  };
+  if (allow.find("GET") == std::string::npos) svr.Get(path, handler);
+  if (allow.find("POST") == std::string::npos) svr.Post(path, handler);
+  svr.Put(path, handler);
+  svr.Patch(path, handler);
+  svr.Delete(path, handler);
 }
 
 void LogLine(const httplib::Request& req, const httplib::Response& res) {
@@ -141,6 +163,10 @@ void RegisterRoutes(httplib::Server& svr, ServerState& state) {
   svr.Post("/v1/chat/completions", [&state](const httplib::Request& req, httplib::Response& res) {
     HandleChatCompletions(state, req, res);
   });
+
+  for (const char* path : {"/", "/health", "/metrics", "/v1/models"})
+    RegisterMethodNotAllowed(svr, path, "GET, HEAD");
+  RegisterMethodNotAllowed(svr, "/v1/chat/completions", "POST");
 }
 
 }  // namespace idefics::server

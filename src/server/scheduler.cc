@@ -37,6 +37,7 @@ void Scheduler::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queued.swap(queue_);
+    in_slots_.clear();
   }
   for (auto& job : queued) job->Fail(Cancelled("the server is shutting down"));
   for (auto& seq : active_) seq->job->Fail(Cancelled("the server is shutting down"));
@@ -48,9 +49,13 @@ Status Scheduler::Submit(std::shared_ptr<Job> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return Cancelled("the server is shutting down");
-    if (static_cast<int>(queue_.size()) >= options_.queue)
-      return ResourceExhausted("the request queue is full (" + std::to_string(options_.queue) +
-                               " waiting); retry later");
+    // Jobs in queue_ that a free slot will take at the scheduler's next step are not waiting: refuse only
+    // when the running and the queued jobs together fill every slot and the whole queue.
+    const auto busy =
+        std::count_if(in_slots_.begin(), in_slots_.end(), [](const auto& j) { return !j->finished(); });
+    if (static_cast<int>(busy + queue_.size()) >= options_.parallel + options_.queue)
+      return ResourceExhausted("the request queue is full (" + std::to_string(options_.parallel) +
+                               " running, " + std::to_string(options_.queue) + " waiting); retry later");
     queue_.push_back(std::move(job));
     metrics_.queue_depth = static_cast<int64_t>(queue_.size());
   }
@@ -65,6 +70,7 @@ void Scheduler::Loop() {
     std::shared_ptr<Job> next;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      std::erase_if(in_slots_, [](const auto& j) { return j->finished(); });
       // Wake for work: a step to run, or a queued job and a free slot. Periodic wake-ups reap timeouts.
       cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
         return stop_ || !active_.empty() ||
@@ -76,6 +82,7 @@ void Scheduler::Loop() {
       if (!queue_.empty() && static_cast<int>(active_.size()) < options_.parallel) {
         next = std::move(queue_.front());
         queue_.pop_front();
+        in_slots_.push_back(next);
         metrics_.queue_depth = static_cast<int64_t>(queue_.size());
       }
       // Jobs waiting in the queue can time out or be abandoned too.

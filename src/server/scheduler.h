@@ -21,7 +21,7 @@ namespace idefics::server {
 
 struct SchedulerOptions {
   int parallel = 4;  // sequences decoded together
-  int queue = 64;    // requests waiting for a slot; Submit refuses beyond
+  int queue = 64;    // requests waiting while every slot is busy; Submit refuses beyond
 };
 
 class Scheduler {
@@ -34,7 +34,7 @@ class Scheduler {
   void Start();
   // Stops the thread; queued and active jobs fail with kCancelled.
   void Stop();
-  // Queues a job; kResourceExhausted when the queue is full.
+  // Queues a job; kResourceExhausted when every slot is taken and `queue` jobs already wait.
   Status Submit(std::shared_ptr<Job> job);
 
  private:
@@ -57,6 +57,11 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
+  // Jobs taken from queue_ (being admitted or active), so that Submit counts a job as waiting only when no
+  // slot is free for it. A job holds its slot until it is finished: Job::finished() turns true before its
+  // client hears the answer, so a client's next request never finds its own old job counted. Finished ones
+  // are pruned by the scheduler. Guarded by mu_.
+  std::vector<std::shared_ptr<Job>> in_slots_;
   bool stop_ = false;                       // guarded by mu_
   std::vector<std::unique_ptr<Sequence>> active_;  // scheduler thread only
   std::vector<float> logits_;                      // [n_active, vocab], scheduler thread only

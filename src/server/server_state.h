@@ -31,6 +31,7 @@ struct ServerOptions {
   int64_t max_tokens_cap = 4096;     // largest max_tokens, 400 beyond
   int64_t image_cache_bytes = 256ll << 20;
   double timeout_s = 600;            // per request (queue + generation)
+  double read_timeout_s = 10;        // silence while reading a request (headers or body) before closing
   bool log_requests = true;          // one line per request on stderr
 };
 

@@ -156,7 +156,7 @@ TEST(ServerHostileTest, MalformedRequestsGetTheRight4xxAndTheServerKeepsServing)
   check("huge body", Post(port, "/v1/chat/completions", WithImage("data:image/png;base64," + std::string(2 << 20, 'A'))),
         413);
   check("unknown path", Post(port, "/v1/completions", ChatBody("hi").dump()), 404);
-  check("wrong method", Get(port, "/v1/chat/completions"), 404);
+  check("wrong method", Get(port, "/v1/chat/completions"), 405);
   EXPECT_GE(sent, 200);
 
   // Raw bytes that are not HTTP at all.
