@@ -1,14 +1,17 @@
-// TextKvCache's memory: anonymous mappings on 2 MiB pages, written through once when mapped, grown by
+// TextKvCache's memory: buffers on 2 MiB pages (AllocLarge), written through once when allocated, grown by
 // copying.
 #include "model/kv_cache.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+
+#include "core/large_alloc.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
@@ -18,34 +21,23 @@ namespace idefics {
 
 namespace {
 
-constexpr size_t kHugeBytes = size_t{2} << 20;
-
-// A zeroed, resident, read-write mapping of at least `bytes` bytes (2 MiB-aligned and advised huge from
-// 2 MiB on); *mapped gets its length. Null when the memory is not there.
-float* MapResident(size_t bytes, size_t* mapped) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  const bool huge = bytes >= kHugeBytes;
-  const size_t align = huge ? kHugeBytes : page;
-  const size_t len = (bytes + align - 1) / align * align;
-  void* r = ::mmap(nullptr, len + (huge ? kHugeBytes : 0), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED) return nullptr;
-  uintptr_t a = reinterpret_cast<uintptr_t>(r);
-  if (huge) {
-    const uintptr_t lo = a, hi = lo + len + kHugeBytes;
-    a = (lo + kHugeBytes - 1) & ~(kHugeBytes - 1);
-    if (a > lo) ::munmap(r, a - lo);
-    if (hi > a + len) ::munmap(reinterpret_cast<void*>(a + len), hi - (a + len));
-    ::madvise(reinterpret_cast<void*>(a), len, MADV_HUGEPAGE);  // advisory: ignored where THP is off
-  }
-  // Where the kernel lacks MADV_POPULATE_WRITE (EINVAL) the pages fault in on first write instead; any other
-  // failure means the memory is not there.
-  if (::madvise(reinterpret_cast<void*>(a), len, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) {
-    ::munmap(reinterpret_cast<void*>(a), len);
+// A resident buffer of `bytes` bytes from AllocLarge (2 MiB-aligned and advised huge from 2 MiB on), written
+// through at once. Null when the memory is not there.
+float* AllocResident(size_t bytes) {
+  void* p = nullptr;
+  try {
+    p = AllocLarge(bytes);
+  } catch (const std::bad_alloc&) {
     return nullptr;
   }
-  *mapped = len;
-  return reinterpret_cast<float*>(a);
+  // Only whole huge-page buffers are populated (smaller ones need not start on a page). Where the kernel
+  // lacks MADV_POPULATE_WRITE (EINVAL) the pages fault in on first write instead; any other failure means the
+  // memory is not there.
+  if (bytes >= kHugePageBytes && ::madvise(p, bytes, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) {
+    std::free(p);
+    return nullptr;
+  }
+  return static_cast<float*>(p);
 }
 
 }  // namespace
@@ -56,14 +48,14 @@ TextKvCache::TextKvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim,
 }
 
 TextKvCache::~TextKvCache() {
-  if (k_) ::munmap(k_, mapped_);
-  if (v_) ::munmap(v_, mapped_);
+  std::free(k_);
+  std::free(v_);
 }
 
 bool TextKvCache::Reserve(int64_t n) {
   n = std::min(n, capacity_);
   if (n <= alloc_) return true;
-  // The first mapping leaves room for kFirstRoom generated tokens; each growth adds half again.
+  // The first buffer leaves room for kFirstRoom generated tokens; each growth adds half again.
   int64_t want = alloc_ == 0 ? n + kFirstRoom : std::max(n, alloc_ + alloc_ / 2);
   want = std::min(capacity_, (want + kReserveBlock - 1) / kReserveBlock * kReserveBlock);
   const int64_t runs = n_layers_ * n_kv_heads_;
@@ -72,11 +64,10 @@ bool TextKvCache::Reserve(int64_t n) {
     alloc_ = want;
     return true;
   }
-  size_t mapped_k = 0, mapped_v = 0;
-  float* k = MapResident(bytes, &mapped_k);
-  float* v = k ? MapResident(bytes, &mapped_v) : nullptr;
+  float* k = AllocResident(bytes);
+  float* v = k ? AllocResident(bytes) : nullptr;
   if (!k || !v) {
-    if (k) ::munmap(k, mapped_k);
+    std::free(k);
     return false;
   }
   if (k_) {
@@ -85,12 +76,11 @@ bool TextKvCache::Reserve(int64_t n) {
       std::memcpy(k + r * want * head_dim_, k_ + r * alloc_ * head_dim_, row_bytes);
       std::memcpy(v + r * want * head_dim_, v_ + r * alloc_ * head_dim_, row_bytes);
     }
-    ::munmap(k_, mapped_);
-    ::munmap(v_, mapped_);
+    std::free(k_);
+    std::free(v_);
   }
   k_ = k;
   v_ = v;
-  mapped_ = mapped_k;
   alloc_ = want;
   return true;
 }

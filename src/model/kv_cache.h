@@ -33,10 +33,10 @@ class TextKvCache : public KvCache {
   int64_t n_layers() const { return n_layers_; }
   int64_t kv_dim() const { return n_kv_heads_ * head_dim_; }
   // Makes room for positions [0, n) (n clamped to the capacity), keeping [0, size()). Returns false when the
-  // memory is not there (the cache is then unchanged). The memory is one anonymous mapping per keys / values
-  // on 2 MiB pages, written through once when mapped (MADV_POPULATE_WRITE): on the measurement VM the first
-  // write to a 4 KiB page cost 16 µs (0.25 GB/s), to a 2 MiB page 15-20 GB/s. It grows by half again (and
-  // at least to n), copying the cached positions: a few ms at 512 tokens, while both mappings exist.
+  // memory is not there (the cache is then unchanged). The memory is one AllocLarge buffer per keys / values
+  // on 2 MiB pages, written through once when allocated (MADV_POPULATE_WRITE): on the measurement VM the
+  // first write to a 4 KiB page cost 16 µs (0.25 GB/s), to a 2 MiB page 15-20 GB/s. It grows by half again
+  // (and at least to n), copying the cached positions: a few ms at 512 tokens, while both buffers exist.
   bool Reserve(int64_t n);
   // Positions reserved per (layer, head) run: the stride of keys(l) / values(l) below.
   int64_t stride() const { return alloc_; }
@@ -53,8 +53,7 @@ class TextKvCache : public KvCache {
  private:
   int64_t n_layers_, n_kv_heads_, head_dim_, capacity_;
   int64_t size_ = 0;
-  int64_t alloc_ = 0;  // positions per run in the current mappings
-  size_t mapped_ = 0;  // bytes of each mapping
+  int64_t alloc_ = 0;  // positions per run in the current buffers
   float* k_ = nullptr;
   float* v_ = nullptr;
 };
