@@ -41,6 +41,14 @@ int RunTokenize(int argc, char** argv) {
       rest.push_back(a);
     }
   }
+  if (rest.size() > 1) {
+    // CLI11 would name the extra words followed by the "--" added below; say what is wrong instead.
+    std::fprintf(stderr,
+                 "idefics tokenize: expected one TEXT argument, got %zu (quote a text with spaces: "
+                 "idefics tokenize --model DIR \"%s %s\")\n",
+                 rest.size(), rest[0].c_str(), rest[1].c_str());
+    return 1;
+  }
   ours.push_back("--");
   ours.insert(ours.end(), rest.begin(), rest.end());
   std::vector<char*> fixed_argv;

@@ -220,5 +220,17 @@ TEST(CliRunTest, EveryCommandExitsOneOnABadFlag) {
   }
 }
 
+// Two words where one TEXT was meant: a message saying to quote it (CLI11's own listed the words and a
+// stray "--" the command adds to keep texts that start with "-" positional).
+TEST(CliRunTest, TokenizeWithTwoTextsSaysToQuote) {
+  int code = -1;
+  const std::string out = Cli("tokenize --model " + TinyA() + " a b", &code, /*with_stderr=*/true);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("expected one TEXT argument, got 2"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" --\n"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tokenize --model " + TinyA() + " -- \"a b\"", &code), "[1,262,271]\n");
+  EXPECT_EQ(code, 0);
+}
+
 }  // namespace
 }  // namespace idefics
