@@ -13,11 +13,12 @@
 #include <optional>
 #include <sstream>
 
+#include "core/stopwatch.h"
 #include "core/thread_pool.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
-#include "kernels/matmul.h"
 #include "io/weight_registry.h"
+#include "kernels/matmul.h"
 #include "model/idefics2_model.h"
 #include "model/weight_formats.h"
 #include "runtime/generator.h"
@@ -30,10 +31,6 @@ namespace idefics {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double MsSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 // "auto" (or empty): the folder's idefics_quant format when `idefics quantize` wrote it, else f32.
 StatusOr<WeightFormat> ResolveWeightsDtype(const std::string& s, const TensorStore& store) {

@@ -7,17 +7,10 @@
 #include <span>
 
 #include "core/check.h"
+#include "core/stopwatch.h"
 #include "model/idefics2_model.h"
 
 namespace idefics {
-namespace {
-
-double MsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 Status RunGeneration(const GeneratorInputs& in, const TextCallback& on_text, const GenerateOptions& options,
                      GenerationResult* result) {
   using Clock = std::chrono::steady_clock;
